@@ -1,0 +1,29 @@
+"""Shared fixtures: repo on sys.path, a tiny synthetic dataset built once per session."""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(scope='session')
+def data_dir(tmp_path_factory):
+  """TFDS data dir holding the `small` synthetic_motion dataset."""
+  from bds_jax.data import sources  # pylint: disable=g-import-not-at-top
+  d = str(tmp_path_factory.mktemp('tfds'))
+  builder = sources.get_builder('synthetic_motion', d, 'small')
+  builder.download_and_prepare()
+  return d
+
+
+@pytest.fixture
+def smoke_config(data_dir):
+  from configs import behavior  # pylint: disable=g-import-not-at-top
+  c = behavior.get_config('smoke')
+  c.data.data_dir = data_dir
+  c.data.prepare = 'never'
+  return c
