@@ -1,0 +1,136 @@
+"""TFDS builders -> in-memory whole sequences (the protocol-free view of a dataset).
+
+Every pose dataset is a TFDS builder in `tfds_builders/` writing array_record files, read back
+TF-free with `as_data_source`. A split is small enough to hold in memory (Human3.6M train is
+~0.3 GB at 50 Hz), which makes window slicing in the input pipeline O(1).
+"""
+
+import dataclasses
+import importlib
+import os
+
+import numpy as np
+
+from bds_jax import skeleton
+
+# name -> (builder module, label feature, builds without user files)
+DATASETS = {
+    'synthetic_motion': ('tfds_builders.synthetic_motion', 'behavior', True),
+    'human36m': ('tfds_builders.human36m', 'action', False),
+}
+
+
+@dataclasses.dataclass
+class SequenceSet:
+  """Whole sequences of one split.
+
+  Attributes:
+    poses: one (frames, 17, 3) float32 array per sequence, metres, z up, 50 Hz.
+    labels: (N,) int class of each sequence (behavior or action).
+    label_names: class names.
+    subjects: (N,) int subject index; `subject_names` gives the names.
+    extras: other scalar features of the dataset, each an (N,) array (e.g. posture, seeds).
+  """
+  poses: list[np.ndarray]
+  labels: np.ndarray
+  label_names: tuple[str, ...]
+  subjects: np.ndarray
+  subject_names: tuple[str, ...]
+  extras: dict[str, np.ndarray]
+  name: str = ''
+  split: str = ''
+
+  def __len__(self):
+    return len(self.poses)
+
+  @property
+  def lengths(self) -> np.ndarray:
+    return np.array([len(p) for p in self.poses], np.int64)
+
+
+def dataset_info(name: str) -> tuple[str, str, bool]:
+  if name not in DATASETS:
+    raise ValueError(f'data.name={name!r} is not a known dataset; choose one of {sorted(DATASETS)}.')
+  return DATASETS[name]
+
+
+def get_builder(name: str, data_dir: str | None, builder_config: str | None = None):
+  """Instantiates the TFDS builder of dataset `name` (array_record format)."""
+  module, _, _ = dataset_info(name)
+  builder_cls = importlib.import_module(module).Builder
+  kwargs = {'file_format': 'array_record'}
+  if data_dir:
+    kwargs['data_dir'] = os.path.expanduser(data_dir)
+  if builder_config:
+    names = [c.name for c in (builder_cls.BUILDER_CONFIGS or [])]
+    if builder_config not in names:
+      raise ValueError(
+          f'data.builder_config={builder_config!r} is not a config of {name}; choose one of '
+          f'{names}.')
+    kwargs['config'] = builder_config
+  return builder_cls(**kwargs)
+
+
+def prepare(builder, name: str, prepare_mode: str = 'auto', manual_dir: str | None = None):
+  """Makes sure the dataset is built; returns the builder.
+
+  prepare_mode 'auto' builds a dataset that needs no user files (the synthetic one) when it is
+  missing, and a manual-download dataset when `manual_dir` is given; 'never' only reads.
+  """
+  if prepare_mode not in ('auto', 'never'):
+    raise ValueError(f"data.prepare={prepare_mode!r} must be 'auto' or 'never'.")
+  if builder.is_prepared():
+    return builder
+  _, _, self_contained = dataset_info(name)
+  if prepare_mode == 'auto' and (self_contained or manual_dir):
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    download_config = None
+    if manual_dir:
+      if not os.path.isdir(os.path.expanduser(manual_dir)):
+        raise FileNotFoundError(
+            f'data.manual_dir={manual_dir!r} does not exist. Put the raw {name} files there '
+            f'(see tfds_builders/{name}/README.md).')
+      download_config = tfds.download.DownloadConfig(manual_dir=os.path.expanduser(manual_dir))
+    builder.download_and_prepare(download_config=download_config)
+    return builder
+  how = (f'set --config.data.manual_dir to the folder with the raw files (see '
+         f'tfds_builders/{name}/README.md)' if not self_contained else
+         "run with --config.data.prepare=auto to build it")
+  raise FileNotFoundError(
+      f'Dataset {name} (version {builder.version}, config {builder.builder_config.name if builder.builder_config else "default"}) '
+      f'is not built in data_dir {builder.data_dir_root!s}: {how}, or point '
+      f'--config.data.data_dir at the folder that holds it.')
+
+
+def load_split(builder, name: str, split: str) -> SequenceSet:
+  """Reads every sequence of `split` into memory."""
+  if split not in builder.info.splits:
+    raise ValueError(f'Split {split!r} is not in dataset {name}; it has {list(builder.info.splits)}.')
+  _, label_key, _ = dataset_info(name)
+  features = builder.info.features
+  source = builder.as_data_source(split)
+  records = [source[i] for i in range(len(source))]
+  if not records:
+    raise ValueError(f'Split {split!r} of dataset {name} is empty.')
+  poses = [skeleton.check_poses(r['poses'], f'{name}/{split} example {i} poses')
+           for i, r in enumerate(records)]
+  scalar_keys = [k for k, v in records[0].items()
+                 if np.ndim(v) == 0 and k not in (label_key, 'subject')
+                 and not isinstance(v, (bytes, str))]
+  return SequenceSet(
+      poses=poses,
+      labels=np.array([r[label_key] for r in records], np.int32),
+      label_names=tuple(features[label_key].names),
+      subjects=np.array([r['subject'] for r in records], np.int32),
+      subject_names=tuple(features['subject'].names),
+      extras={k: np.array([r[k] for r in records]) for k in scalar_keys},
+      name=name, split=split)
+
+
+def load_sequences(name: str, split: str, data_dir: str | None = None,
+                   builder_config: str | None = None, prepare_mode: str = 'auto',
+                   manual_dir: str | None = None) -> SequenceSet:
+  """Builds the dataset if needed and allowed, then returns `split` as whole sequences."""
+  builder = get_builder(name, data_dir, builder_config)
+  prepare(builder, name, prepare_mode, manual_dir)
+  return load_split(builder, name, split)

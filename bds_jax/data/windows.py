@@ -1,0 +1,84 @@
+"""Fixed-length training windows over whole sequences (reference spec §1.5–1.6).
+
+A window is `seq_len + 1` frames taken every `frame_lag` raw frames (51 frames spanning 100 raw
+frames = 2 s at the default lag 2, i.e. the model sees 25 Hz): inputs are frames 0..seq_len-1,
+targets frames 1..seq_len. Every start index whose window fits inside its sequence is used
+exactly once per epoch. Upstream instead shifted windows that ran past a video's end back onto
+its last frames, over-sampling every video's ending; we do not.
+
+Each window can carry a paired window of a *different* class (behavior/action), drawn
+uniformly over all windows of the other classes, for transfer.
+"""
+
+import numpy as np
+
+from bds_jax.data.normalization import Normalizer
+from bds_jax.data.sources import SequenceSet
+
+
+class Windows:
+  """Random access to every valid window of a SequenceSet, normalised, as (seq_len + 1, 51)."""
+
+  def __init__(self, seqs: SequenceSet, normalizer: Normalizer, seq_len: int = 50,
+               frame_lag: int = 2):
+    if seq_len < 1 or frame_lag < 1:
+      raise ValueError(f'seq_len ({seq_len}) and frame_lag ({frame_lag}) must be >= 1.')
+    self.seq_len = seq_len
+    self.frame_lag = frame_lag
+    self.span = frame_lag * seq_len + 1  # raw frames covered by one window
+    counts = np.maximum(seqs.lengths - self.span + 1, 0)
+    if counts.sum() == 0:
+      raise ValueError(
+          f'No sequence of {seqs.name}/{seqs.split} is long enough for a window of '
+          f'{seq_len + 1} frames at lag {frame_lag} ({self.span} raw frames); the longest has '
+          f'{seqs.lengths.max()} frames.')
+    self.num_too_short = int((counts == 0).sum())
+    self.counts = counts
+    self.offsets = np.concatenate([[0], np.cumsum(counts)])
+    self.seqs = seqs
+    self.data = [normalizer.normalize(p) for p in seqs.poses]  # (frames, 51) each
+    self.labels = seqs.labels
+    # For pairing: per class, the cumulative window counts of sequences of other classes.
+    self._other = {}
+    for label in np.unique(self.labels):
+      others = np.flatnonzero((self.labels != label) & (counts > 0))
+      if len(others):
+        self._other[int(label)] = (others, np.cumsum(counts[others]))
+
+  def __len__(self) -> int:
+    return int(self.offsets[-1])
+
+  def locate(self, index: int) -> tuple[int, int]:
+    """Window index -> (sequence index, start frame)."""
+    if not 0 <= index < len(self):
+      raise IndexError(f'window index {index} out of range [0, {len(self)}).')
+    seq = int(np.searchsorted(self.offsets, index, side='right') - 1)
+    return seq, int(index - self.offsets[seq])
+
+  def window(self, seq: int, start: int) -> np.ndarray:
+    return self.data[seq][start:start + self.span:self.frame_lag]
+
+  def random_other(self, label: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A uniformly drawn window (seq, start) whose class differs from `label`."""
+    if label not in self._other:
+      raise ValueError(f'Cannot pair class {label}: {self.seqs.name}/{self.seqs.split} has no '
+                       'window of any other class.')
+    others, cum = self._other[label]
+    u = int(rng.integers(cum[-1]))
+    k = int(np.searchsorted(cum, u, side='right'))
+    return int(others[k]), u - int(cum[k] - self.counts[others[k]])
+
+  def item(self, index: int, rng: np.random.Generator | None = None, paired: bool = False):
+    """The example for window `index`: a dict of numpy arrays."""
+    seq, start = self.locate(index)
+    out = {'poses': self.window(seq, start), 'label': np.int32(self.labels[seq]),
+           'subject': np.int32(self.seqs.subjects[seq]), 'seq': np.int32(seq),
+           'start': np.int32(start)}
+    if paired:
+      if rng is None:
+        raise ValueError('paired windows need an rng')
+      pseq, pstart = self.random_other(int(self.labels[seq]), rng)
+      out.update(paired_poses=self.window(pseq, pstart),
+                 paired_label=np.int32(self.labels[pseq]), paired_seq=np.int32(pseq),
+                 paired_start=np.int32(pstart))
+    return out
