@@ -1,0 +1,119 @@
+"""Behavior model (stage 1): LSTM cVAE with adversarial posture regressor.
+
+  python train.py --config=configs/behavior.py[:preset] --workdir=runs/behavior
+
+Presets (after the colon):
+  (none)  paper architecture (width 1024) on the embedded synthetic dataset, 50 epochs. Hours on
+          a 2-core CPU, minutes on a GPU.
+  demo    width 256, 2 500 steps: the README quick start; about 6 min on 2 CPU cores.
+  smoke   tiny model and data, 30 steps: for tests; well under a minute.
+  h36m    the paper's hyperparameters on Human3.6M (tfds_builders/human36m must be built or
+          --config.data.manual_dir given).
+
+Every field can be overridden, e.g. --config.model.variant=cvae --config.optim.lr=3e-4.
+Values follow the upstream code where paper and code disagree; the paper's value is noted
+(reference spec §2).
+"""
+
+import ml_collections
+
+PRESETS = ('demo', 'smoke', 'h36m')
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  preset = (arg or '').strip()
+  if preset and preset not in PRESETS:
+    raise ValueError(f'Unknown preset {preset!r} for configs/behavior.py; choose one of '
+                     f'{PRESETS} or none (configs/behavior.py).')
+  c = ml_collections.ConfigDict()
+  c.trainer = 'behavior'
+  c.preset = preset
+  c.seed = 42                       # upstream seed
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = 'synthetic_motion'  # or 'human36m'
+  c.data.builder_config = ''        # TFDS builder config ('' = the builder's default)
+  c.data.data_dir = ''              # TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
+  c.data.manual_dir = ''            # raw files for manual-download datasets (Human3.6M)
+  c.data.prepare = 'auto'           # 'auto': build when missing and possible; 'never'
+  c.data.train_split = 'train'
+  c.data.eval_split = 'test'
+  c.data.seq_len = 50               # frames per input/target sequence
+  c.data.frame_lag = 2              # raw frames between model frames (50 Hz -> 25 Hz)
+  c.data.batch_size = 64            # global batch, split over processes and devices
+  c.data.num_threads = 2            # grain reader threads
+  c.data.prefetch = 8               # grain prefetch buffer (batches)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.variant = 'ours'          # ours | ours_no_adversary | cvae | cae
+  c.model.width = 1024              # LSTM width = latent size
+  c.model.lstm_impl = 'fused'       # fused (custom-VJP kernels) | reference (plain scan)
+  c.model.regressor_widths = (1024, 512, 256)
+  c.model.regressor_time_width = 128
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.recon_weight = 2.5         # [C]; the paper has no explicit weight
+  c.loss.info_budget = 100.0        # I_KL
+  c.loss.gamma_init = 0.0           # initial KL multiplier
+  c.loss.gamma_step = 1e-5          # dual-ascent step size eta
+  c.loss.cvae_kl_weight = 1.0       # KL weight of the cvae baseline
+  c.loss.adversary_weight = 0.01    # w_C [C]; the paper says gamma_C = 0.1
+  c.loss.adversary_clamps = (0.45, 0.70)  # [C]; () gives the paper's unclamped -w_C * L_psi
+  c.loss.regressor_steps = 5        # regressor updates per main step
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.lr = 1e-4
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.999
+  c.optim.lr_decay = 0.3            # MultiStep factor
+  c.optim.lr_milestones = (10, 22, 35)  # epochs [C]; the paper says 10, 25, 35
+  c.optim.regressor_lr = 1e-4
+  c.optim.grad_clip_norm = 0.0      # 0 = off (upstream does not clip)
+
+  c.num_epochs = 50.0               # training length in epochs of the train split...
+  c.num_steps = 0                   # ...or in steps when > 0 (overrides num_epochs)
+  c.log_every_steps = 50
+  c.eval_every_steps = 1000
+  c.eval_batches = 4                # test batches per evaluation
+  c.checkpoint_every_steps = 1000
+  c.keep_checkpoints = 3
+  c.gif_every_steps = 0             # re-enactment GIF every n steps (0: never during training)
+  c.final_gif = True                # and one at the end of training
+  c.gif_examples = 2                # source/transfer pairs in the GIF
+  c.progress_bar = True
+
+  if preset == 'demo':
+    c.model.width = 256
+    c.model.regressor_widths = (256, 256, 128)
+    c.num_steps = 2500
+    c.optim.lr = 1e-3
+    c.optim.lr_milestones = ()
+    c.loss.info_budget = 50.0
+    c.loss.gamma_step = 1e-3        # fewer steps, so the multiplier must move faster
+    c.eval_every_steps = 500
+    c.checkpoint_every_steps = 500
+  elif preset == 'smoke':
+    c.data.builder_config = 'small'
+    c.data.batch_size = 8
+    c.data.seq_len = 10
+    c.data.frame_lag = 4
+    c.model.width = 32
+    c.model.regressor_widths = (32, 16)
+    c.model.regressor_time_width = 8
+    c.loss.regressor_steps = 2
+    c.loss.info_budget = 5.0
+    c.loss.gamma_step = 1e-3
+    c.optim.lr = 3e-3
+    c.optim.lr_milestones = ()
+    c.num_steps = 30
+    c.log_every_steps = 10
+    c.eval_every_steps = 15
+    c.eval_batches = 2
+    c.checkpoint_every_steps = 10
+    c.gif_examples = 1
+    c.progress_bar = False
+  elif preset == 'h36m':
+    c.data.name = 'human36m'
+    c.num_epochs = 39.0             # upstream updates the VAE in epochs 1-39 of 50 only; the
+                                    # rest trains logging probes, which evaluate.py does apart
+  return c
