@@ -1,0 +1,33 @@
+# Quick start (README): `make demo` trains on the embedded synthetic dataset; `make test` runs
+# the tests. Both create .venv and install the pinned requirements on first use.
+PYTHON ?= python3
+VENV ?= .venv
+DATA_DIR ?= data/tfds
+WORKDIR ?= runs/demo
+BIN := $(VENV)/bin
+
+.PHONY: install demo test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-tests: tests/requirements.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r tests/requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/python train.py --config=configs/behavior.py:demo --workdir=$(WORKDIR) \
+	  --config.data.data_dir=$(DATA_DIR)
+
+test: $(VENV)/.installed-tests
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV)
