@@ -1,5 +1,6 @@
-# Quick start (README): `make demo` trains on the embedded synthetic dataset; `make test` runs
-# the tests. Both create .venv and install the pinned requirements on first use.
+# Quick start (README): `make demo` trains the behavior model and then its flow prior on the
+# embedded synthetic dataset; `make test` runs the tests. Both create .venv and install the
+# pinned requirements on first use.
 PYTHON ?= python3
 VENV ?= .venv
 DATA_DIR ?= data/tfds
@@ -25,6 +26,8 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/python train.py --config=configs/behavior.py:demo --workdir=$(WORKDIR) \
 	  --config.data.data_dir=$(DATA_DIR)
+	$(BIN)/python train.py --config=configs/flow.py:demo --workdir=$(WORKDIR)/flow \
+	  --config.behavior_workdir=$(WORKDIR)
 
 test: $(VENV)/.installed-tests
 	$(BIN)/python -m pytest -q tests

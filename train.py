@@ -27,7 +27,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 FLAGS = flags.FLAGS
 
-TRAINERS = {'behavior': 'bds_jax.train.behavior'}
+TRAINERS = {'behavior': 'bds_jax.train.behavior', 'flow': 'bds_jax.train.flow'}
 
 
 def main(argv):

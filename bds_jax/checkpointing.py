@@ -24,9 +24,12 @@ def abstract_like(tree):
 class Checkpointer:
   """CheckpointManager wrapper: items 'state', 'data_iter' (optional) and 'meta' (JSON)."""
 
-  def __init__(self, directory: str, keep: int = 3):
+  def __init__(self, directory: str, keep: int = 3, create: bool = True):
     self.directory = os.path.abspath(directory)
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    if not create and not os.path.isdir(self.directory):
+      raise FileNotFoundError(f'No checkpoints directory {self.directory}: is this a training '
+                              'run directory (--workdir of train.py)?')
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create)
     self._mngr = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:

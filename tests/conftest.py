@@ -27,3 +27,18 @@ def smoke_config(data_dir):
   c.data.data_dir = data_dir
   c.data.prepare = 'never'
   return c
+
+
+@pytest.fixture(scope='session')
+def behavior_workdir(data_dir, tmp_path_factory):
+  """A trained (briefly) smoke behavior model, shared by the flow and sampling tests."""
+  from configs import behavior  # pylint: disable=g-import-not-at-top
+  from bds_jax.train import behavior as trainer  # pylint: disable=g-import-not-at-top
+  c = behavior.get_config('smoke')
+  c.data.data_dir = data_dir
+  c.data.prepare = 'never'
+  c.num_steps = 20
+  c.final_gif = False
+  workdir = str(tmp_path_factory.mktemp('behavior_run'))
+  trainer.train_and_evaluate(c, workdir)
+  return workdir

@@ -21,7 +21,7 @@ HALF_EXTENT = 1.0  # metres around each panel's centre
 
 
 def render_frames(panels: Sequence[Sequence[tuple[str, np.ndarray]]],
-                  panel_size: float = 2.4, dpi: int = 60, elev: float = 15.0,
+                  panel_size: float = 2.4, dpi: int = 80, elev: float = 15.0,
                   azim: float = -70.0) -> np.ndarray:
   """Renders rows of (title, (T, 17, 3)) panels; returns uint8 frames (T_max, H, W, 3).
 
