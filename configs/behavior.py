@@ -48,6 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.variant = 'ours'          # ours | ours_no_adversary | cvae | cae
   c.model.width = 1024              # LSTM width = latent size
   c.model.lstm_impl = 'fused'       # fused (custom-VJP kernels) | reference (plain scan)
+  c.model.compute_dtype = 'float32'  # or 'bfloat16': bf16 matmuls, float32 params/optimizer
   c.model.regressor_widths = (1024, 512, 256)
   c.model.regressor_time_width = 128
 

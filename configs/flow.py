@@ -42,6 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.flow.hidden_width = 1024        # paper: D = 1024; upstream code: 2048
   c.flow.num_layers = 2             # linear layers per s/t net; paper 2, upstream code 4
   c.flow.permutation_seed = 0       # fixed random channel permutations
+  c.flow.compute_dtype = 'float32'  # or 'bfloat16': bf16 matmuls, float32 params/optimizer
   c.flow.actnorm_init_samples = 512  # posterior codes for the data-dependent ActNorm init
 
   c.optim = ml_collections.ConfigDict()

@@ -13,6 +13,7 @@ from flax import nnx
 
 from bds_jax.models import layers
 from bds_jax.models import lstm
+from bds_jax.models import precision
 
 LSTM_IMPLS = ('fused', 'reference')
 
@@ -28,18 +29,20 @@ def _lstm_fns(impl: str):
 class Encoder(nnx.Module):
   """x (B, T, D) -> (mu, logstd), each (B, H)."""
 
-  def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused'):
+  def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused',
+               dtype=None):
     self.lstm = layers.LSTMWeights(pose_dim, width, rngs)
-    self.mu = layers.WeightNormLinear(width, width, rngs)
-    self.logstd = layers.WeightNormLinear(width, width, rngs)
+    self.mu = layers.WeightNormLinear(width, width, rngs, dtype)
+    self.logstd = layers.WeightNormLinear(width, width, rngs, dtype)
     self.lstm_impl = lstm_impl
     self.width = width
+    self.dtype = dtype
 
   def features(self, x):
     """Final hidden state of the LSTM, (B, H)."""
     run, _ = _lstm_fns(self.lstm_impl)
     zeros = jnp.zeros((x.shape[0], self.width), x.dtype)
-    return run(x, self.lstm.w[...], self.lstm.b[...], zeros, zeros)
+    return run(x, self.lstm.w[...], self.lstm.b[...], zeros, zeros, self.dtype)
 
   def __call__(self, x):
     h = self.features(x)
@@ -49,24 +52,32 @@ class Encoder(nnx.Module):
 class Decoder(nnx.Module):
   """(z (B, H), start posture (B, D)) -> (B, steps, D), fully autoregressive."""
 
-  def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused'):
+  def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused',
+               dtype=None):
     self.lstm = layers.LSTMWeights(pose_dim, width, rngs)
-    self.out = layers.torch_linear(width, pose_dim, rngs)
+    self.out = layers.torch_linear(width, pose_dim, rngs)  # used by the kernels directly
     self.lstm_impl = lstm_impl
+    self.dtype = dtype
 
   def __call__(self, z, start, steps: int):
     _, run = _lstm_fns(self.lstm_impl)
     return run(self.lstm.w[...], self.lstm.b[...], self.out.kernel[...].T, self.out.bias[...],
-               start, z, z, steps)
+               start, z, z, steps, self.dtype)
 
 
 class BehaviorModel(nnx.Module):
-  """The cVAE. `stochastic=False` gives the deterministic cAE baseline (z = mu)."""
+  """The cVAE (the cAE baseline uses it with z = mu).
 
-  def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused'):
+  compute_dtype 'bfloat16' runs every matmul in bf16 with float32 accumulation; parameters,
+  recurrent state, outputs and losses stay float32.
+  """
+
+  def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused',
+               compute_dtype: str = 'float32'):
     _lstm_fns(lstm_impl)  # validate early
-    self.encoder = Encoder(pose_dim, width, rngs, lstm_impl)
-    self.decoder = Decoder(pose_dim, width, rngs, lstm_impl)
+    dtype = precision.resolve(compute_dtype)
+    self.encoder = Encoder(pose_dim, width, rngs, lstm_impl, dtype)
+    self.decoder = Decoder(pose_dim, width, rngs, lstm_impl, dtype)
     self.pose_dim = pose_dim
     self.width = width
 

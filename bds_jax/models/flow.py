@@ -22,6 +22,7 @@ import numpy as np
 from flax import nnx
 
 from bds_jax.models import layers
+from bds_jax.models import precision
 
 
 class FixedPermutation(nnx.Variable):
@@ -64,27 +65,27 @@ class MLP(nnx.Module):
   """`num_layers` linear layers with LeakyReLU(0.01) between them; optional tanh output."""
 
   def __init__(self, in_dim: int, width: int, out_dim: int, num_layers: int, tanh: bool,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, dtype=None):
     if num_layers < 2:
       raise ValueError(f'flow.num_layers={num_layers}: each coupling net needs >= 2 layers.')
     dims = [in_dim] + [width] * (num_layers - 1) + [out_dim]
     self.layers = nnx.List(
-        [layers.torch_linear(a, b, rngs) for a, b in zip(dims[:-1], dims[1:])])
+        [layers.torch_linear(a, b, rngs, dtype) for a, b in zip(dims[:-1], dims[1:])])
     self.tanh = tanh
 
   def __call__(self, x):
     for layer in self.layers[:-1]:
       x = jax.nn.leaky_relu(layer(x), 0.01)
-    x = self.layers[-1](x)
+    x = self.layers[-1](x).astype(jnp.float32)  # the affine transform itself is float32
     return jnp.tanh(x) if self.tanh else x
 
 
 class _HalfCoupling(nnx.Module):
   """Conditioner of one half-coupling: (log_scale, shift) = (tanh s(x_a), t(x_a))."""
 
-  def __init__(self, half: int, width: int, num_layers: int, rngs: nnx.Rngs):
-    self.s = MLP(half, width, half, num_layers, tanh=True, rngs=rngs)
-    self.t = MLP(half, width, half, num_layers, tanh=False, rngs=rngs)
+  def __init__(self, half: int, width: int, num_layers: int, rngs: nnx.Rngs, dtype=None):
+    self.s = MLP(half, width, half, num_layers, tanh=True, rngs=rngs, dtype=dtype)
+    self.t = MLP(half, width, half, num_layers, tanh=False, rngs=rngs, dtype=dtype)
 
   def __call__(self, x_a):
     return self.s(x_a), self.t(x_a)
@@ -97,12 +98,13 @@ class _HalfCoupling(nnx.Module):
 
 class FlowBlock(nnx.Module):
 
-  def __init__(self, dim: int, width: int, num_layers: int, perm: np.ndarray, rngs: nnx.Rngs):
+  def __init__(self, dim: int, width: int, num_layers: int, perm: np.ndarray, rngs: nnx.Rngs,
+               dtype=None):
     half = dim // 2
     self.loc = nnx.Param(jnp.zeros((dim,)))
     self.scale = nnx.Param(jnp.ones((dim,)))
-    self.coupling0 = _HalfCoupling(half, width, num_layers, rngs)
-    self.coupling1 = _HalfCoupling(half, width, num_layers, rngs)
+    self.coupling0 = _HalfCoupling(half, width, num_layers, rngs, dtype)
+    self.coupling1 = _HalfCoupling(half, width, num_layers, rngs, dtype)
     self.perm = FixedPermutation(jnp.asarray(perm, jnp.int32))
     swap = np.concatenate([np.arange(half, dim), np.arange(half)])
     self.swap = FixedPermutation(jnp.asarray(swap, jnp.int32))
@@ -118,12 +120,13 @@ class FlowPrior(nnx.Module):
   """T: z -> u. `bijector()` is the distrax bijector of T; `distribution()` the prior over z."""
 
   def __init__(self, dim: int, num_blocks: int, width: int, num_layers: int, rngs: nnx.Rngs,
-               seed: int = 0):
+               seed: int = 0, compute_dtype: str = 'float32'):
     if dim % 2:
       raise ValueError(f'The flow needs an even code size, got {dim}.')
+    dtype = precision.resolve(compute_dtype)
     perms = np.random.default_rng(seed)
-    self.blocks = nnx.List([FlowBlock(dim, width, num_layers, perms.permutation(dim), rngs)
-                            for _ in range(num_blocks)])
+    self.blocks = nnx.List([FlowBlock(dim, width, num_layers, perms.permutation(dim), rngs,
+                                      dtype) for _ in range(num_blocks)])
     self.dim = dim
 
   def bijector(self, upto: int | None = None):

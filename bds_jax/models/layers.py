@@ -9,16 +9,21 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from bds_jax.models import precision
+
 
 def uniform(key, shape, bound, dtype=jnp.float32):
   return jax.random.uniform(key, shape, dtype, minval=-bound, maxval=bound)
 
 
-def torch_linear(in_dim: int, out_dim: int, rngs: nnx.Rngs) -> nnx.Linear:
-  """nnx.Linear initialised like torch.nn.Linear (kaiming-uniform a=√5, i.e. U(±1/√fan_in))."""
+def torch_linear(in_dim: int, out_dim: int, rngs: nnx.Rngs, dtype=None) -> nnx.Linear:
+  """nnx.Linear initialised like torch.nn.Linear (kaiming-uniform a=√5, i.e. U(±1/√fan_in)).
+
+  `dtype` is the computation dtype (None: float32); parameters stay float32.
+  """
   bound = 1.0 / in_dim**0.5
   return nnx.Linear(
-      in_dim, out_dim, rngs=rngs,
+      in_dim, out_dim, rngs=rngs, dtype=dtype,
       kernel_init=lambda key, shape, dtype=jnp.float32: uniform(key, shape, bound, dtype),
       bias_init=lambda key, shape, dtype=jnp.float32: uniform(key, shape, bound, dtype))
 
@@ -30,9 +35,10 @@ class WeightNormLinear(nnx.Module):
   ||v||, gamma at 1 and beta at 0, so at initialisation it is a plain linear layer.
   """
 
-  def __init__(self, in_dim: int, out_dim: int, rngs: nnx.Rngs):
+  def __init__(self, in_dim: int, out_dim: int, rngs: nnx.Rngs, dtype=None):
     bound = 1.0 / in_dim**0.5
     v = uniform(rngs.params(), (in_dim, out_dim), bound)
+    self.dtype = dtype
     self.v = nnx.Param(v)
     self.g = nnx.Param(jnp.linalg.norm(v, axis=0))
     self.bias = nnx.Param(uniform(rngs.params(), (out_dim,), bound))
@@ -42,7 +48,8 @@ class WeightNormLinear(nnx.Module):
   def __call__(self, x):
     v = self.v[...]
     w = v * (self.g[...] / jnp.linalg.norm(v, axis=0))
-    return self.gamma[...] * (x @ w.astype(x.dtype) + self.bias[...]) + self.beta[...]
+    y = precision.matmul(x, w, self.dtype) + self.bias[...]
+    return self.gamma[...] * y + self.beta[...]
 
 
 class LSTMWeights(nnx.Module):

@@ -47,9 +47,11 @@ class Setup:
 def create_models(config, key):
   rngs = nnx.Rngs(params=key)
   m = config.model
-  model = BehaviorModel(skeleton.POSE_DIM, m.width, rngs, lstm_impl=m.lstm_impl)
+  model = BehaviorModel(skeleton.POSE_DIM, m.width, rngs, lstm_impl=m.lstm_impl,
+                        compute_dtype=m.compute_dtype)
   reg = PostureRegressor(m.width, skeleton.POSE_DIM, config.data.seq_len,
-                         tuple(m.regressor_widths), m.regressor_time_width, rngs)
+                         tuple(m.regressor_widths), m.regressor_time_width, rngs,
+                         compute_dtype=m.compute_dtype)
   return model, reg
 
 

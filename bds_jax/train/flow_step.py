@@ -31,7 +31,7 @@ def create_flow(config, code_dim: int) -> flow_lib.FlowPrior:
   f = config.flow
   return flow_lib.FlowPrior(code_dim, f.num_blocks, f.hidden_width, f.num_layers,
                             nnx.Rngs(params=jax.random.key(config.seed)),
-                            seed=f.permutation_seed)
+                            seed=f.permutation_seed, compute_dtype=f.compute_dtype)
 
 
 def build(config, code_dim: int, model_def) -> tuple[Setup, dict]:
