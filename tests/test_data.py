@@ -57,6 +57,8 @@ def test_pairs_have_another_class_and_cover_them_uniformly():
   # Uniform over windows of other classes: sequence 2 has 50 windows, 1 and 3 have 30 each.
   assert counts[0] == 0
   assert abs(counts[2] / 3000 - 50 / 110) < 0.04 and abs(counts[1] / 3000 - 30 / 110) < 0.04
+  same = collections.Counter(w.random_same(1, rng)[0] for _ in range(2000))
+  assert set(same) == {1, 3} and abs(same[1] / 2000 - 0.5) < 0.05
 
 
 def test_single_class_cannot_pair_and_short_data_is_an_error():

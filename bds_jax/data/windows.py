@@ -38,12 +38,14 @@ class Windows:
     self.seqs = seqs
     self.data = [normalizer.normalize(p) for p in seqs.poses]  # (frames, 51) each
     self.labels = seqs.labels
-    # For pairing: per class, the cumulative window counts of sequences of other classes.
-    self._other = {}
+    # For pairing: per class, the cumulative window counts of sequences of other classes / of
+    # the same class, so pairs are drawn uniformly over windows.
+    self._other, self._same = {}, {}
     for label in np.unique(self.labels):
-      others = np.flatnonzero((self.labels != label) & (counts > 0))
-      if len(others):
-        self._other[int(label)] = (others, np.cumsum(counts[others]))
+      for table, mask in ((self._other, self.labels != label), (self._same, self.labels == label)):
+        seqs = np.flatnonzero(mask & (counts > 0))
+        if len(seqs):
+          table[int(label)] = (seqs, np.cumsum(counts[seqs]))
 
   def __len__(self) -> int:
     return int(self.offsets[-1])
@@ -58,15 +60,22 @@ class Windows:
   def window(self, seq: int, start: int) -> np.ndarray:
     return self.data[seq][start:start + self.span:self.frame_lag]
 
-  def random_other(self, label: int, rng: np.random.Generator) -> tuple[int, int]:
-    """A uniformly drawn window (seq, start) whose class differs from `label`."""
-    if label not in self._other:
+  def _draw(self, table, label: int, rng: np.random.Generator, what: str) -> tuple[int, int]:
+    if label not in table:
       raise ValueError(f'Cannot pair class {label}: {self.seqs.name}/{self.seqs.split} has no '
-                       'window of any other class.')
-    others, cum = self._other[label]
+                       f'window of {what}.')
+    seqs, cum = table[label]
     u = int(rng.integers(cum[-1]))
     k = int(np.searchsorted(cum, u, side='right'))
-    return int(others[k]), u - int(cum[k] - self.counts[others[k]])
+    return int(seqs[k]), u - int(cum[k] - self.counts[seqs[k]])
+
+  def random_other(self, label: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A uniformly drawn window (seq, start) whose class differs from `label`."""
+    return self._draw(self._other, label, rng, 'any other class')
+
+  def random_same(self, label: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A uniformly drawn window (seq, start) of the same class as `label`."""
+    return self._draw(self._same, label, rng, 'this class')
 
   def item(self, index: int, rng: np.random.Generator | None = None, paired: bool = False):
     """The example for window `index`: a dict of numpy arrays."""
