@@ -1,0 +1,228 @@
+"""Fréchet distance between feature sets, and BeLFusion's motion classifier that provides them.
+
+Definition (stochastic-HMP spec §3.8). Fit a Gaussian to each feature set (mean; covariance as
+`np.cov(rowvar=False)`, i.e. unbiased) and return
+
+  FD = ||μ₁ − μ₂||² + Tr(Σ₁ + Σ₂ − 2 (Σ₁ Σ₂)^{1/2}).
+
+If the matrix square root is not finite, ε·I (ε = 1e-6) is added to both covariances and it is
+recomputed; an imaginary part left by round-off is dropped, and a large one (|imag| > 1e-3 on the
+diagonal) is an error. This matches the usual FID recipe that BeLFusion uses.
+
+FID for stochastic HMP on H36M (BeLFusion) = FD between the classifier features of the N GT
+futures and of the N·K predictions. It is only computed when a classifier checkpoint is
+available: the features are those of BeLFusion's `ClassifierForFID`, implemented here as
+`MotionClassifier`:
+
+  2-layer GRU (input 48, hidden 128) over the (T_p = 100, 48) root-relative metre sequence;
+  the top layer's output at the last step -> Linear(128 → 30) -> tanh = the 30-D FID feature
+  -> Linear(30 → 15) = action logits.
+
+Deviation: upstream draws the GRU's initial hidden state from N(0, 1) on every call, making the
+features (slightly) random; we start from zeros, so features are deterministic. Scores from the
+same weights therefore differ a little from upstream's.
+
+Weights load from an **npz** of named float arrays (no torch/pickle loading), named like the
+PyTorch state dict of `ClassifierForFID` (convert with
+`np.savez(path, **{k: v.numpy() for k, v in state_dict.items()})`):
+
+  recurrent.weight_ih_l0 (384, 48)    recurrent.weight_hh_l0 (384, 128)
+  recurrent.bias_ih_l0   (384,)       recurrent.bias_hh_l0   (384,)
+  recurrent.weight_ih_l1 (384, 128)   recurrent.weight_hh_l1 (384, 128)
+  recurrent.bias_ih_l1   (384,)       recurrent.bias_hh_l1   (384,)
+  linear1.weight (30, 128)  linear1.bias (30,)
+  linear2.weight (15, 30)   linear2.bias (15,)
+
+(3H = 384 rows in PyTorch's GRU gate order reset, update, candidate; Linear weights are
+(out, in) as in PyTorch.)
+"""
+
+import os
+from typing import Protocol
+import warnings
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import linalg
+
+from bds_jax.metrics import recurrent
+
+
+class FeatureExtractor(Protocol):
+  """Anything that maps (B, T, D) motion sequences to (B, F) features."""
+
+  def __call__(self, sequences) -> jax.Array:
+    ...
+
+
+def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
+  """Mean (F,) and unbiased covariance (F, F) of (N, F) features, float64."""
+  x = np.asarray(features, np.float64)
+  if x.ndim != 2 or len(x) < 2:
+    raise ValueError(f'Need (N >= 2, F) features for a covariance, got shape {x.shape}.')
+  return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+  """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2) (see module docstring)."""
+  mu1 = np.atleast_1d(np.asarray(mu1, np.float64))
+  mu2 = np.atleast_1d(np.asarray(mu2, np.float64))
+  s1 = np.atleast_2d(np.asarray(sigma1, np.float64))
+  s2 = np.atleast_2d(np.asarray(sigma2, np.float64))
+  if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
+    raise ValueError(f'Mismatched Gaussians: means {mu1.shape}, {mu2.shape}; covariances '
+                     f'{s1.shape}, {s2.shape}.')
+  with warnings.catch_warnings():
+    # scipy warns on singular products; finiteness is checked below, as in the usual recipe.
+    warnings.simplefilter('ignore', linalg.LinAlgWarning)
+    covmean = linalg.sqrtm(s1 @ s2)
+    if not np.all(np.isfinite(covmean)):
+      # A (near-)singular product; a tiny ridge makes the square root well defined.
+      offset = eps * np.eye(len(mu1))
+      covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+  if np.iscomplexobj(covmean):
+    if not np.allclose(np.diagonal(covmean).imag, 0.0, atol=1e-3):
+      raise ValueError(f'Matrix square root has a large imaginary component '
+                       f'({np.max(np.abs(covmean.imag)):.3g}); the covariances are ill-posed.')
+    covmean = covmean.real
+  diff = mu1 - mu2
+  return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+
+
+def fid_from_features(features_a, features_b, eps: float = 1e-6) -> float:
+  """Fréchet distance between the Gaussians fitted to two (N, F) feature sets."""
+  return frechet_distance(*gaussian_stats(features_a), *gaussian_stats(features_b), eps=eps)
+
+
+def extract_features(extractor: FeatureExtractor, sequences, batch_size: int = 1024) -> np.ndarray:
+  """Runs `extractor` over (N, T, D) sequences in batches; returns (N, F) float64 features."""
+  x = np.asarray(sequences, np.float32)
+  out = [np.asarray(extractor(jnp.asarray(x[i:i + batch_size])))
+         for i in range(0, len(x), batch_size)]
+  return np.concatenate(out).astype(np.float64)
+
+
+def fid(extractor: FeatureExtractor, real_sequences, generated_sequences,
+        batch_size: int = 1024) -> float:
+  """FID between GT sequences (N, T, D) and generated ones (M, T, D) under `extractor`."""
+  return fid_from_features(extract_features(extractor, real_sequences, batch_size),
+                           extract_features(extractor, generated_sequences, batch_size))
+
+
+def fid_from_checkpoint(path: str | None, real_sequences, generated_sequences,
+                        batch_size: int = 1024) -> float | None:
+  """FID under the classifier in npz `path`; None when no checkpoint is given (FID skipped)."""
+  if not path:
+    return None
+  extractor = feature_extractor(load_motion_classifier(path))
+  return fid(extractor, real_sequences, generated_sequences, batch_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# BeLFusion's FID motion classifier.
+# ----------------------------------------------------------------------------------------------
+_GRU_NAMES = ('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh')
+
+
+class GRULayer(nnx.Module):
+  """One GRU layer's parameters in PyTorch's layout (see `recurrent`)."""
+
+  def __init__(self, in_dim: int, hidden: int, rngs: nnx.Rngs):
+    init = recurrent.init_gru_layer(rngs.params(), in_dim, hidden)
+    for name in _GRU_NAMES:
+      setattr(self, name, nnx.Param(init[name]))
+
+  def as_dict(self) -> dict:
+    return {name: getattr(self, name)[...] for name in _GRU_NAMES}
+
+
+class MotionClassifier(nnx.Module):
+  """BeLFusion's `ClassifierForFID` in Flax NNX, with a zero initial GRU state (see module doc).
+
+  Input: (B, T, 48) root-relative 16-joint sequences in metres (batch, time, features; upstream
+  takes (B, 48, T)).
+  """
+
+  def __init__(self, input_size: int = 48, hidden_size: int = 128, num_layers: int = 2,
+               feature_size: int = 30, num_classes: int = 15, *, rngs: nnx.Rngs):
+    self.gru = nnx.List([GRULayer(input_size if i == 0 else hidden_size, hidden_size, rngs)
+                         for i in range(num_layers)])
+    self.linear1 = nnx.Linear(hidden_size, feature_size, rngs=rngs)
+    self.linear2 = nnx.Linear(feature_size, num_classes, rngs=rngs)
+
+  def features(self, sequences) -> jax.Array:
+    """(B, T, 48) -> (B, 30) tanh features, the FID embedding."""
+    layers = [layer.as_dict() for layer in self.gru]
+    last = recurrent.gru_stack_last_output(layers, jnp.asarray(sequences, jnp.float32))
+    return jnp.tanh(self.linear1(last))
+
+  def __call__(self, sequences) -> jax.Array:
+    """(B, T, 48) -> (B, 15) action logits."""
+    return self.linear2(self.features(sequences))
+
+
+def feature_extractor(model: MotionClassifier) -> FeatureExtractor:
+  """A jitted (B, T, 48) -> (B, 30) function of the model's FID features."""
+  graphdef, state = nnx.split(model)
+
+  @jax.jit
+  def run(state, sequences):
+    return nnx.merge(graphdef, state).features(sequences)
+
+  return lambda sequences: run(state, sequences)
+
+
+def expected_npz_shapes(input_size: int = 48, hidden_size: int = 128, num_layers: int = 2,
+                        feature_size: int = 30, num_classes: int = 15) -> dict:
+  """Array name -> shape of the npz that `load_motion_classifier` reads."""
+  shapes = {}
+  for i in range(num_layers):
+    in_dim = input_size if i == 0 else hidden_size
+    shapes[f'recurrent.weight_ih_l{i}'] = (3 * hidden_size, in_dim)
+    shapes[f'recurrent.weight_hh_l{i}'] = (3 * hidden_size, hidden_size)
+    shapes[f'recurrent.bias_ih_l{i}'] = (3 * hidden_size,)
+    shapes[f'recurrent.bias_hh_l{i}'] = (3 * hidden_size,)
+  shapes['linear1.weight'] = (feature_size, hidden_size)
+  shapes['linear1.bias'] = (feature_size,)
+  shapes['linear2.weight'] = (num_classes, feature_size)
+  shapes['linear2.bias'] = (num_classes,)
+  return shapes
+
+
+def load_motion_classifier(path: str) -> MotionClassifier:
+  """Builds a `MotionClassifier` from an npz of named arrays (names and shapes: module doc)."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'FID classifier weights {path} do not exist.')
+  with np.load(path, allow_pickle=False) as f:
+    arrays = {k: np.asarray(f[k], np.float32) for k in f.files}
+  expected = expected_npz_shapes()
+  missing = sorted(set(expected) - set(arrays))
+  unexpected = sorted(set(arrays) - set(expected))
+  if missing or unexpected:
+    raise ValueError(f'{path}: not a BeLFusion FID classifier npz. Missing arrays {missing}; '
+                     f'unexpected arrays {unexpected}. Expected names and shapes: {expected}.')
+  wrong = {k: arrays[k].shape for k in expected if arrays[k].shape != expected[k]}
+  if wrong:
+    raise ValueError(f'{path}: arrays with wrong shapes {wrong}; expected {expected}.')
+  model = MotionClassifier(rngs=nnx.Rngs(0))
+  for i, layer in enumerate(model.gru):
+    for name in _GRU_NAMES:
+      getattr(layer, name)[...] = jnp.asarray(arrays[f'recurrent.{name}_l{i}'])
+  for lin, name in ((model.linear1, 'linear1'), (model.linear2, 'linear2')):
+    lin.kernel[...] = jnp.asarray(arrays[f'{name}.weight'].T)  # flax kernels are (in, out)
+    lin.bias[...] = jnp.asarray(arrays[f'{name}.bias'])
+  return model
+
+
+def save_motion_classifier(model: MotionClassifier, path: str):
+  """Writes `model` in the npz layout `load_motion_classifier` reads (for tests and exports)."""
+  arrays = {}
+  for i, layer in enumerate(model.gru):
+    for name, value in layer.as_dict().items():
+      arrays[f'recurrent.{name}_l{i}'] = np.asarray(value)
+  for lin, name in ((model.linear1, 'linear1'), (model.linear2, 'linear2')):
+    arrays[f'{name}.weight'] = np.asarray(lin.kernel[...]).T
+    arrays[f'{name}.bias'] = np.asarray(lin.bias[...])
+  np.savez(path, **arrays)
