@@ -1,29 +1,48 @@
-"""Evaluates trained bds_jax models (the paper's tables and the stochastic-HMP benchmark).
+"""Evaluates trained behavior models: the paper's tables and the stochastic-HMP benchmark.
 
-  python evaluate.py --config=configs/behavior.py --workdir=runs/behavior
+  python evaluate.py --config=configs/behavior.py[:preset] --workdir=runs/behavior \
+      [--eval_config=configs/evaluate.py[:smoke]] [--eval_config.suites=transfer,hmp] \
+      [--baseline_workdirs=runs/cae,runs/cvae,runs/no_adv] [--out_dir=DIR]
 
-The evaluation suites (paper Tables 1-4, the DLow/BeLFusion stochastic motion-prediction
-protocol and ground-truth transfer on the synthetic dataset) are not implemented yet; until they
-are, this command says so and exits with status 2 instead of printing numbers it did not compute.
+--config must be the config the run was trained with (preset and overrides included); it is
+checked against the run's config.json. The flow prior in <workdir>/flow is used when present.
+Writes <out_dir or workdir/eval>/results.json and one Markdown table per suite, with the
+paper's reported numbers beside ours. Suites: transfer (Table 1), realism (Table 3),
+diversity (Tables 2, 4), hmp (stochastic human motion prediction), gt_transfer (synthetic
+data: transfer scored against the true re-enactment).
 """
 
-import sys
+import logging as std_logging
+import os
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
-config_flags.DEFINE_config_file('config', None, 'Config file (with optional :preset).',
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+config_flags.DEFINE_config_file('config', None, 'Behavior config the run was trained with.',
                                 lock_config=True)
+config_flags.DEFINE_config_file('eval_config', os.path.join(ROOT, 'configs', 'evaluate.py'),
+                                'Evaluation settings (with optional :smoke).', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Training run directory to evaluate.')
+flags.DEFINE_list('baseline_workdirs', [], 'Other runs (variants) evaluated alongside.')
+flags.DEFINE_string('out_dir', None, 'Where results go (default: <workdir>/eval).')
+flags.mark_flags_as_required(['config', 'workdir'])
+FLAGS = flags.FLAGS
 
 
 def main(argv):
-  del argv
-  print('evaluate.py: the evaluation suites are not implemented yet (planned: paper Tables 1-4, '
-        'stochastic human motion prediction, ground-truth transfer). Training writes eval/* '
-        'reconstruction metrics to <workdir>/metrics.jsonl meanwhile.', file=sys.stderr)
-  sys.exit(2)
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
+  from bds_jax.evaluation import runner  # pylint: disable=g-import-not-at-top
+  out_dir = FLAGS.out_dir or os.path.join(FLAGS.workdir, 'eval')
+  runner.evaluate(FLAGS.config, FLAGS.eval_config, FLAGS.workdir, FLAGS.baseline_workdirs,
+                  out_dir)
+  print(f'Results: {os.path.join(out_dir, "results.json")} and the *.md tables beside it.')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """Loading trained runs (config, normalization, parameters) for sampling, evaluation and figures."""
 
 import dataclasses
+import importlib
 import json
 import os
 from typing import Any
@@ -13,19 +14,40 @@ from bds_jax import checkpointing
 from bds_jax.data.normalization import Normalizer
 
 CONFIG_FILE = 'config.json'
+# Config module of each trainer: its defaults fill fields a run's config.json predates.
+CONFIG_MODULES = {'behavior': 'configs.behavior', 'flow': 'configs.flow'}
+
+
+def _merge(defaults: ml_collections.ConfigDict, stored: dict):
+  """Overwrites defaults with a run's stored values (recursively, keeping tuples tuples)."""
+  with defaults.unlocked(), defaults.ignore_type():
+    for key, value in stored.items():
+      current = defaults.get(key)
+      if isinstance(current, ml_collections.ConfigDict) and isinstance(value, dict):
+        _merge(current, value)
+      else:
+        defaults[key] = tuple(value) if isinstance(current, tuple) else value
 
 
 def read_config(workdir: str, expect_trainer: str | None = None) -> ml_collections.ConfigDict:
-  """The config a run was trained with (its workdir/config.json)."""
+  """The config a run was trained with (its workdir/config.json).
+
+  Stored values are laid over the current defaults of the run's trainer, so a run written
+  before a config field existed reads that field's default.
+  """
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path} does not exist: {workdir} is not a bds_jax training run '
                             '(train.py writes config.json into its --workdir).')
   with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if expect_trainer and config.get('trainer') != expect_trainer:
-    raise ValueError(f'{workdir} holds a {config.get("trainer")!r} run, not a '
-                     f'{expect_trainer!r} run.')
+    stored = json.load(f)
+  trainer = stored.get('trainer')
+  if expect_trainer and trainer != expect_trainer:
+    raise ValueError(f'{workdir} holds a {trainer!r} run, not a {expect_trainer!r} run.')
+  if trainer not in CONFIG_MODULES:
+    raise ValueError(f'{path}: unknown trainer {trainer!r}.')
+  config = importlib.import_module(CONFIG_MODULES[trainer]).get_config()
+  _merge(config, stored)
   return config
 
 

@@ -272,7 +272,8 @@ def sequence_classifier_accuracy(train_seqs, train_y, test_seqs, test_y, num_cla
                                  seed: int = 0, steps: int = 2000, batch_size: int = 64,
                                  learning_rate: float = 1e-4, weight_decay: float = 1e-4,
                                  hidden: int = 512,
-                                 optimizer: optax.GradientTransformation | None = None) -> dict:
+                                 optimizer: optax.GradientTransformation | None = None,
+                                 extra_test_sets: dict | None = None) -> dict:
   """Trains the LSTM "gt" classifier on train sequences; scores test and train accuracy.
 
   Args:
@@ -283,9 +284,11 @@ def sequence_classifier_accuracy(train_seqs, train_y, test_seqs, test_y, num_cla
     learning_rate, weight_decay: Adam with PyTorch-style L2 decay (upstream 1e-4, 1e-4).
     hidden: LSTM width (upstream 512).
     optimizer: overrides the optimiser.
+    extra_test_sets: {name: (seqs, labels)} also scored by the same trained classifier (e.g.
+      generated sequences whose labels are the behavior they should show).
 
   Returns:
-    {'test_accuracy', 'train_accuracy'}.
+    {'test_accuracy', 'train_accuracy'} and '<name>_accuracy' per extra test set.
   """
   train_seqs, train_y = _check_xy(train_seqs, train_y, 'sequence classifier train', num_classes)
   test_seqs, test_y = _check_xy(test_seqs, test_y, 'sequence classifier test', num_classes)
@@ -300,8 +303,12 @@ def sequence_classifier_accuracy(train_seqs, train_y, test_seqs, test_y, num_cla
                                  optax.adam(learning_rate))
   params, _ = _fit(_ce_loss(_seq_classifier), params, (train_seqs, train_y),
                    _schedule(len(train_seqs), steps, batch_size, rng), opt)
-  return {'test_accuracy': _accuracy(_seq_classifier, params, test_seqs, test_y),
-          'train_accuracy': _accuracy(_seq_classifier, params, train_seqs, train_y)}
+  out = {'test_accuracy': _accuracy(_seq_classifier, params, test_seqs, test_y),
+         'train_accuracy': _accuracy(_seq_classifier, params, train_seqs, train_y)}
+  for name, (x, y) in (extra_test_sets or {}).items():
+    x, y = _check_xy(x, y, f'sequence classifier {name}', num_classes)
+    out[f'{name}_accuracy'] = _accuracy(_seq_classifier, params, x, y)
+  return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""Markdown tables of evaluation results, with the paper's reported numbers beside ours.
+
+The paper's numbers (../shared/spec/paper-reported-numbers.md) are on Human3.6M; on another
+dataset they are printed for orientation only, and the tables say so.
+"""
+
+import json
+import math
+import os
+
+# Paper Table 1 rows (RE and TDE at T = 1, 10, 20, 30, 40, 50; acc; d_beta mean, std).
+PAPER_TABLE1 = {
+    'cAE': ((0.72, 0.28, 0.26, 0.28, 0.30, 0.33), (8.30, 1.94, 0.34, 0.23, 0.23, 0.23), 0.45,
+            (0.92, 0.34)),
+    'cVAE': ((5.29, 5.28, 5.05, 4.82, 4.55, 4.46), (9.07, 8.95, 8.81, 8.87, 8.86, 8.80), 0.13,
+             (0.00, 0.00)),
+    'MT-VAE': ((1.36, 1.40, 1.39, 1.38, 1.34, 1.37), (8.90, 8.95, 8.66, 8.45, 8.27, 8.12), 0.20,
+               (4.44, 2.05)),
+    'ours γ_C=0, I_KL=100': ((1.24, 0.89, 0.81, 0.78, 0.73, 0.80),
+                            (8.99, 7.09, 5.55, 4.33, 3.48, 3.13), 0.39, (3.47, 0.93)),
+    'ours I_KL=100': ((2.01, 1.96, 1.88, 1.76, 1.77, 1.76), (9.08, 8.78, 8.57, 8.37, 8.15, 8.0),
+                      0.38, (1.60, 0.78)),
+}
+PAPER_GT_ACC = 0.45
+PAPER_T_VALUES = (1, 10, 20, 30, 40, 50)
+# Which paper row corresponds to each of our variants.
+VARIANT_PAPER_ROW = {'ours': 'ours I_KL=100', 'ours_no_adversary': 'ours γ_C=0, I_KL=100',
+                     'cvae': 'cVAE', 'cae': 'cAE'}
+PAPER_TABLE2 = {'cVAE': (0.25, 0.36, 0.16, 0.22), 'DSF': (0.38, 0.62, 0.31, 0.42),
+                'ours': (0.63, 0.88, 0.45, 0.58)}  # ASD, FSD at N=10; ASD, FSD at N=50
+PAPER_TABLE3 = {'ours γ_C=0': {'self': 0.49, 'transfer': 0.14, 'prior': 0.09, 'flow': 0.12},
+                'ours': {'self': 0.49, 'transfer': 0.23, 'prior': 0.13, 'flow': 0.23}}
+PAPER_APD = {'Pose-Knows': 6.72, 'HP-GAN': 7.24, 'GMVAE': 6.77, 'DSF': 9.33, 'DLow': 11.74,
+             'ours': 12.24}
+BELFUSION_HMP = {'APD': 7.602, 'ADE': 0.372, 'FDE': 0.474, 'MMADE': 0.473, 'MMFDE': 0.507,
+                 'CMD': 5.988, 'FID': 0.209}
+
+
+def _f(x, digits=2):
+  if x is None or (isinstance(x, float) and math.isnan(x)):
+    return '–'
+  return f'{x:.{digits}f}'
+
+
+def _dataset_note(dataset: str) -> str:
+  if dataset == 'human36m':
+    return ''
+  return (f'\n*Our numbers are on `{dataset}`; the paper\'s are on Human3.6M and are shown '
+          'for orientation only.*\n')
+
+
+def transfer_table(results: dict, dataset: str) -> str:
+  """Paper Table 1 layout: one row per evaluated run, then the paper's rows."""
+  ts = next(iter(results.values()))['T']
+  head = ' | '.join(f'T={t} RE | T={t} TDE' for t in ts)
+  lines = [f'## Behavior transfer (paper Table 1){_dataset_note(dataset)}',
+           'RE: held-out posture regression error from μ (higher = less posture in the code); '
+           'TDE: time-aligned re-enactment vs source (z-scored units); acc: linear probe on μ '
+           '(train → test); d_β: mean ± std. Paper-comparable variants (upstream\'s TDE offset, '
+           'RE trained and scored on test) in parentheses.', '',
+           f'| model | {head} | acc | d_β |', '|' + '---|' * (2 * len(ts) + 3)]
+  for name, r in results.items():
+    cells = ' | '.join(f'{_f(r["RE"][str(t)])} ({_f(r["RE_paper_same_data"][str(t)])}) | '
+                       f'{_f(r["TDE"][str(t)])} ({_f(r["TDE_upstream"][str(t)])})' for t in ts)
+    lines.append(f'| {name} | {cells} | {_f(r["acc"])} (gt {_f(r["gt_acc"])}) | '
+                 f'{_f(r["d_beta"]["mean"])} ± {_f(r["d_beta"]["std"])} |')
+  for name, (re, tde, acc, (dm, ds)) in PAPER_TABLE1.items():
+    cells = ' | '.join(f'{re[PAPER_T_VALUES.index(t)]:.2f} | {tde[PAPER_T_VALUES.index(t)]:.2f}'
+                       for t in ts)
+    lines.append(f'| paper: {name} | {cells} | {acc:.2f} (gt {PAPER_GT_ACC:.2f}) | '
+                 f'{dm:.2f} ± {ds:.2f} |')
+  lines.append('')
+  for name, r in results.items():
+    lines.append(f'- {name}: same-class reference d_β = '
+                 f'{_f(r["d_beta_same_class_reference"]["mean"])}; chance accuracy '
+                 f'{_f(r["chance_acc"])}; {r["num_pairs"]} test pairs.')
+  return '\n'.join(lines) + '\n'
+
+
+def realism_table(results: dict, dataset: str) -> str:
+  kinds = ('self', 'transfer', 'prior', 'flow')
+  lines = [f'## Realism (paper Table 3){_dataset_note(dataset)}',
+           'Held-out accuracy of a real-vs-generated GRU classifier (0.5 = indistinguishable) '
+           '/ ROC AUC; in parentheses the paper-comparable mean P(real) of the generated '
+           'training sequences (0.5 ideal).', '',
+           '| model | ' + ' | '.join(kinds) + ' |', '|' + '---|' * (len(kinds) + 1)]
+  for name, r in results.items():
+    cells = [f'{_f(r[k]["heldout_accuracy"])} / {_f(r[k]["heldout_auc"])} '
+             f'({_f(r[k]["paper_mean_p_real"])})' if k in r else '–' for k in kinds]
+    lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+  for name, row in PAPER_TABLE3.items():
+    lines.append(f'| paper: {name} | ' + ' | '.join(f'({row[k]:.2f})' for k in kinds) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def diversity_table(results: dict, dataset: str) -> str:
+  lines = [f'## Diversity (paper Tables 2 and 4){_dataset_note(dataset)}',
+           'Metres, world coordinates of the 17 joints; N samples per start posture.', '',
+           '| model | prior | N | ASD | FSD | APD | ADE | FDE |', '|---|---|---|---|---|---|---|---|']
+  for name, r in results.items():
+    for prior in ('gaussian', 'flow'):
+      for n, m in r.get(prior, {}).items():
+        lines.append(f'| {name} | {prior} | {n} | {_f(m["ASD"])} | {_f(m["FSD"])} | '
+                     f'{_f(m["APD"])} | {_f(m["ADE"])} | {_f(m["FDE"])} |')
+  for name, (a10, f10, a50, f50) in PAPER_TABLE2.items():
+    lines.append(f'| paper: {name} | | 10 | {a10:.2f} | {f10:.2f} | | | |')
+    lines.append(f'| paper: {name} | | 50 | {a50:.2f} | {f50:.2f} | | | |')
+  lines.append('')
+  lines.append('Paper Table 4 APD: ' + ', '.join(f'{k} {v:.2f}' for k, v in PAPER_APD.items()))
+  return '\n'.join(lines) + '\n'
+
+
+def hmp_table(results: dict, dataset: str) -> str:
+  cols = ('APD', 'ADE', 'FDE', 'MMADE', 'MMFDE', 'APDE', 'CMD', 'FID')
+  lines = [f'## Stochastic human motion prediction (DLow/BeLFusion protocol){_dataset_note(dataset)}',
+           '25 observed / 100 predicted frames at 50 Hz, root-relative 16 joints, metres.', '',
+           '| model | prior | ' + ' | '.join(cols) + ' |', '|' + '---|' * (len(cols) + 2)]
+  for name, r in results.items():
+    for prior in ('gaussian', 'flow'):
+      if prior in r:
+        lines.append(f'| {name} | {prior} | ' +
+                     ' | '.join(_f(r[prior].get(c), 3) for c in cols) + ' |')
+  lines.append('| BeLFusion (as reported) | | ' +
+               ' | '.join(_f(BELFUSION_HMP.get(c), 3) for c in cols) + ' |')
+  first = next(iter(results.values()))
+  lines += ['', f'{first["num_windows"]} windows, K = {first["num_samples"]}, multimodal radius '
+                f'{first["threshold"]}; CMD reference: {first["cmd_reference"]}.',
+            f'Prediction: {first["prediction"]}.']
+  return '\n'.join(lines) + '\n'
+
+
+def gt_transfer_table(results: dict, dataset: str) -> str:
+  del dataset
+  lines = ['## Ground-truth transfer (synthetic dataset; new)',
+           'MPJPE (mm) between the re-enactment and the generator\'s true rendering of the '
+           'source behavior from the target start posture, at T and averaged; naive references: '
+           'holding the start posture (static) and adding the source\'s joint displacements to '
+           'the start posture (source offsets).',
+           '']
+  for name, r in results.items():
+    if 'skipped' in r:
+      lines.append(f'- {name}: skipped ({r["skipped"]}).')
+      continue
+    ts = r['T']
+    lines += [f'| {name} | ' + ' | '.join(f'T={t}' for t in ts) + ' | mean |',
+              '|' + '---|' * (len(ts) + 2)]
+    for kind in ('model', 'static', 'source_offsets'):
+      m = r[f'mpjpe_mm_{kind}']
+      lines.append(f'| {kind} | ' + ' | '.join(_f(m[str(t)], 0) for t in ts) +
+                   f' | {_f(m["mean"], 0)} |')
+    acc = r['recognition_accuracy']
+    lines += ['', f'Behavior recognised in the re-enactments: {_f(acc["reenacted"])} (on the '
+                  f'true renderings {_f(acc["truth"])}, on real test windows '
+                  f'{_f(acc["real_test_windows"])}); {r["num_pairs"]} pairs.', '']
+  return '\n'.join(lines) + '\n'
+
+
+TABLES = {'transfer': transfer_table, 'realism': realism_table, 'diversity': diversity_table,
+          'hmp': hmp_table, 'gt_transfer': gt_transfer_table}
+
+
+def write(out_dir: str, results: dict, dataset: str):
+  """results.json and one <suite>.md per suite (atomic writes)."""
+  os.makedirs(out_dir, exist_ok=True)
+  _atomic(os.path.join(out_dir, 'results.json'), json.dumps(results, indent=2, default=float))
+  by_suite = {}
+  for run_name, run in results['runs'].items():
+    for suite, r in run['suites'].items():
+      by_suite.setdefault(suite, {})[run_name] = r
+  for suite, per_run in by_suite.items():
+    _atomic(os.path.join(out_dir, f'{suite}.md'), TABLES[suite](per_run, dataset))
+
+
+def _atomic(path: str, text: str):
+  with open(path + '.tmp', 'w') as f:
+    f.write(text)
+  os.replace(path + '.tmp', path)

@@ -1,0 +1,81 @@
+"""Suite 1: behavior transfer, the paper's Table 1 (reference spec §5.1, §5.2, §5.5).
+
+Transfer pairs: a source window x_s and a target window x_t of a *different* class (behavior /
+action), both from the test split. The transfer re-enacts mu(x_s) from x_t's first frame.
+
+Reported (ours, then the paper-comparable variant where upstream differs):
+- TDE(T): `metrics.transfer.tde` (time-aligned) and `tde_upstream` (upstream's one-frame
+  offset), both in z-scored units as the paper, plus the aligned one in metres.
+- RE(T): a posture regressor from mu to the source pose at T, trained on TRAIN-split codes and
+  scored on the test codes; `RE_paper_same_data` repeats upstream's train-and-score-on-test.
+- acc: a linear probe on mu (train codes -> test codes); gt_acc: the LSTM classifier on raw
+  sequences, same protocol (upstream trained both during stage 1 and reported test accuracy).
+- d_beta: ||mu(x_s) - mu(transfer)|| with the transfer decoded from a posterior sample (from mu
+  for the deterministic cae); its same-class reference ||mu(x_s) - mu(x_rel)||; and upstream's
+  per-batch-of-64 statistic.
+"""
+
+import numpy as np
+
+from bds_jax.evaluation.context import EvalContext
+from bds_jax.evaluation.context import sample_windows
+from bds_jax.metrics import probes
+from bds_jax.metrics import transfer
+
+
+def t_values(seq_len: int) -> tuple[int, ...]:
+  """The paper's T values whose prediction index exists at this sequence length."""
+  return tuple(t for t in transfer.TDE_T_VALUES if transfer.TDE_INDICES[t] < seq_len)
+
+
+def run(ctx: EvalContext, cfg) -> dict:
+  c = cfg.transfer
+  seed = cfg.seed
+  test = sample_windows(ctx.test, c.num_windows, seed, paired=True, related=True)
+  train = sample_windows(ctx.train, c.train_windows, seed + 1)
+  xs = test['poses']  # (N, T + 1, D) normalised
+  mu, logstd = ctx.posterior(xs[:, :-1])
+  starts = test['paired_poses'][:, 0]
+  cross = ctx.decode(mu, starts)
+  ts = t_values(ctx.seq_len)
+
+  out = {'num_pairs': int(len(xs)), 'T': list(ts)}
+  out['TDE'] = _keys(transfer.tde(cross, xs, ts))
+  out['TDE_upstream'] = _keys(transfer.tde_upstream(cross, xs, ts))
+  out['TDE_metres'] = _keys(transfer.tde(cross, xs, ts, space='metres',
+                                         normalizer=ctx.normalizer))
+
+  # d_beta: transfers decoded from a posterior sample, re-encoded.
+  rng = np.random.default_rng(seed + 2)
+  deterministic = ctx.config.model.variant == 'cae'
+  z = mu if deterministic else mu + np.exp(logstd) * rng.standard_normal(mu.shape, np.float32)
+  mu_back, _ = ctx.posterior(ctx.decode(z, starts))
+  out['d_beta'] = transfer.d_beta(mu, mu_back)
+  mu_rel, _ = ctx.posterior(test['related_poses'][:, :-1])
+  out['d_beta_same_class_reference'] = transfer.d_beta(mu, mu_rel)
+  if len(mu) >= 64:
+    out['d_beta_upstream'] = transfer.d_beta(mu, mu_back, batch_size=64)
+
+  # Probes: trained on train-split codes, scored on the test pairs' sources.
+  mu_train, _ = ctx.posterior(train['poses'][:, :-1])
+  out['RE'], out['RE_paper_same_data'] = {}, {}
+  for t in ts:
+    k = transfer.TDE_INDICES[t]
+    out['RE'][str(t)] = probes.posture_regression_error(
+        mu_train, train['poses'][:, k], mu, xs[:, k], seed=seed, steps=c.probe_steps)['test_re']
+    out['RE_paper_same_data'][str(t)] = probes.posture_regression_error_paper_same_data(
+        mu, xs[:, k], seed=seed, iterations=c.probe_steps)
+  num_classes = len(ctx.test_seqs.label_names)
+  probe = probes.linear_probe_accuracy(mu_train, train['label'], mu, test['label'], num_classes,
+                                       seed=seed, steps=c.probe_steps)
+  out['acc'], out['acc_train'] = probe['test_accuracy'], probe['train_accuracy']
+  gt = probes.sequence_classifier_accuracy(train['poses'][:, :-1], train['label'],
+                                           xs[:, :-1], test['label'], num_classes, seed=seed,
+                                           steps=c.classifier_steps)
+  out['gt_acc'] = gt['test_accuracy']
+  out['chance_acc'] = float(np.max(np.bincount(test['label'])) / len(test['label']))
+  return out
+
+
+def _keys(d: dict) -> dict:
+  return {str(k): float(v) for k, v in d.items()}

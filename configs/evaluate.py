@@ -1,0 +1,70 @@
+"""Evaluation settings (sample counts, suites, seeds) for evaluate.py.
+
+  python evaluate.py --config=configs/behavior.py[:preset] --workdir=runs/behavior \
+      [--eval_config=configs/evaluate.py[:smoke]] [--eval_config.suites=transfer,hmp]
+
+Defaults are the paper's / upstream's counts (reference spec §5; stochastic-HMP spec §3);
+`:smoke` shrinks everything for tests. Every field can be overridden on the command line.
+"""
+
+import ml_collections
+
+SUITES = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer')
+PRESETS = ('smoke',)
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  preset = (arg or '').strip()
+  if preset and preset not in PRESETS:
+    raise ValueError(f'Unknown preset {preset!r} for configs/evaluate.py; choose one of '
+                     f'{PRESETS} or none.')
+  c = ml_collections.ConfigDict()
+  c.suites = ','.join(SUITES)     # comma-separated subset; gt_transfer needs synthetic_motion
+  c.seed = 0
+  c.batch_size = 256              # model inference batch
+  c.flow_workdir = ''             # '' = <workdir>/flow when it holds a flow run
+  c.progress_bar = True
+
+  c.transfer = ml_collections.ConfigDict()
+  c.transfer.num_windows = 25000      # test transfer pairs (upstream: the first 25 024 windows)
+  c.transfer.train_windows = 25000    # train-split windows for the probes
+  c.transfer.probe_steps = 2000       # linear action probe / RE regressor steps (upstream ~2k)
+  c.transfer.classifier_steps = 2000  # the "gt" sequence classifier (upstream: all of stage 1)
+
+  c.realism = ml_collections.ConfigDict()
+  c.realism.num_windows = 25000       # real and generated sequences per kind (upstream 25k)
+  c.realism.steps = 2000              # classifier steps per kind (upstream ~2k)
+
+  c.diversity = ml_collections.ConfigDict()
+  c.diversity.num_conditionings = 6250  # upstream: every 4th of ~25k test windows
+  c.diversity.num_samples = (10, 50)    # N of Table 2 (Table 4's APD uses the largest)
+
+  c.hmp = ml_collections.ConfigDict()
+  c.hmp.num_samples = 50              # K
+  c.hmp.observed = 25                 # frames at 50 Hz
+  c.hmp.predicted = 100
+  c.hmp.stride = 25
+  c.hmp.threshold = 0.5               # multimodal ground-truth radius (H36M)
+  c.hmp.max_windows = 0               # 0 = every protocol window (5 168 on H36M)
+  c.hmp.classifier_checkpoint = ''    # npz of the BeLFusion motion classifier, for FID
+
+  c.gt_transfer = ml_collections.ConfigDict()
+  c.gt_transfer.num_pairs = 2000      # (source, target start posture) pairs of test subjects
+  c.gt_transfer.classifier_steps = 2000
+
+  if preset == 'smoke':
+    c.batch_size = 32
+    c.progress_bar = False
+    c.transfer.num_windows = 64
+    c.transfer.train_windows = 128
+    c.transfer.probe_steps = 30
+    c.transfer.classifier_steps = 20
+    c.realism.num_windows = 64
+    c.realism.steps = 20
+    c.diversity.num_conditionings = 8
+    c.diversity.num_samples = (3, 5)
+    c.hmp.num_samples = 5
+    c.hmp.max_windows = 24
+    c.gt_transfer.num_pairs = 24
+    c.gt_transfer.classifier_steps = 20
+  return c

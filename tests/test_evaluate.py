@@ -1,0 +1,147 @@
+"""evaluate.py end to end on tiny trained models: well-formed, deterministic, clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bds_jax import inference
+from bds_jax.evaluation import hmp as hmp_suite
+from bds_jax.evaluation import runner
+from bds_jax.train import behavior as behavior_trainer
+from bds_jax.train import flow as flow_trainer
+from configs import behavior
+from configs import evaluate as eval_configs
+from configs import flow as flow_configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def flow_workdir(behavior_workdir, tmp_path_factory):
+  c = flow_configs.get_config('smoke')
+  c.behavior_workdir = behavior_workdir
+  c.num_steps = 6
+  c.final_gif = False
+  workdir = str(tmp_path_factory.mktemp('flow_run'))
+  flow_trainer.train_and_evaluate(c, workdir)
+  return workdir
+
+
+def _eval_config(flow_workdir='', suites='all'):
+  c = eval_configs.get_config('smoke')
+  c.flow_workdir = flow_workdir
+  c.suites = suites
+  return c
+
+
+def _finite_numbers(tree):
+  if isinstance(tree, dict):
+    return all(_finite_numbers(v) for v in tree.values())
+  if isinstance(tree, list):
+    return all(_finite_numbers(v) for v in tree)
+  if isinstance(tree, float):
+    return np.isfinite(tree)
+  return True
+
+
+def test_smoke_evaluation_writes_well_formed_results(behavior_workdir, flow_workdir, tmp_path):
+  cfg = behavior.get_config('smoke')
+  results = runner.evaluate(cfg, _eval_config(flow_workdir), behavior_workdir,
+                            out_dir=str(tmp_path))
+  with open(tmp_path / 'results.json') as f:
+    on_disk = json.load(f)
+  assert on_disk['runs'].keys() == {'ours'} and on_disk['dataset'] == 'synthetic_motion'
+  run = on_disk['runs']['ours']
+  assert set(run['suites']) == set(eval_configs.SUITES) and run['flow_step'] == 6
+  s = run['suites']
+  assert _finite_numbers(s)
+  assert {'TDE', 'TDE_upstream', 'RE', 'RE_paper_same_data', 'acc', 'gt_acc',
+          'd_beta'} <= set(s['transfer'])
+  assert set(s['realism']) >= {'self', 'transfer', 'prior', 'flow'}
+  for kind in ('self', 'transfer', 'prior', 'flow'):
+    assert 0.0 <= s['realism'][kind]['heldout_auc'] <= 1.0
+  assert set(s['diversity']['flow']) == {'3', '5'}
+  assert {'APD', 'ADE', 'FDE', 'MMADE', 'MMFDE', 'CMD'} <= set(s['hmp']['flow'])
+  assert s['hmp']['num_windows'] == 24
+  gt = s['gt_transfer']
+  assert gt['mpjpe_mm_model']['mean'] > 0 and 0 <= gt['recognition_accuracy']['reenacted'] <= 1
+  for suite in eval_configs.SUITES:
+    text = (tmp_path / f'{suite}.md').read_text()
+    assert text.startswith('## ') and 'ours' in text
+  assert 'paper: ours I_KL=100' in (tmp_path / 'transfer.md').read_text()
+  assert results['runs']['ours']['step'] == 20
+
+
+def test_evaluation_is_deterministic(behavior_workdir, tmp_path):
+  cfg = behavior.get_config('smoke')
+  ec = _eval_config(suites='transfer,diversity')
+  a = runner.evaluate(cfg, ec, behavior_workdir, out_dir=str(tmp_path / 'a'))
+  b = runner.evaluate(cfg, ec, behavior_workdir, out_dir=str(tmp_path / 'b'))
+  assert a['runs']['ours']['suites'] == b['runs']['ours']['suites']
+
+
+def test_baseline_variants_share_one_table(behavior_workdir, smoke_config, tmp_path):
+  c = smoke_config
+  c.model.variant = 'cvae'
+  c.num_steps = 4
+  c.final_gif = False
+  behavior_trainer.train_and_evaluate(c, str(tmp_path / 'cvae'))
+  results = runner.evaluate(behavior.get_config('smoke'), _eval_config(suites='transfer'),
+                            behavior_workdir, [str(tmp_path / 'cvae')], str(tmp_path / 'out'))
+  assert list(results['runs']) == ['ours', 'cvae']
+  table = (tmp_path / 'out' / 'transfer.md').read_text()
+  assert '| ours |' in table and '| cvae |' in table
+
+
+def test_clear_errors(behavior_workdir, tmp_path):
+  wide = behavior.get_config('smoke')
+  wide.model.width = 64
+  with pytest.raises(ValueError, match=r'(?s)does not match the run.*model.width: given 64, the run has 32'):
+    runner.evaluate(wide, _eval_config(), behavior_workdir, out_dir=str(tmp_path))
+  with pytest.raises(ValueError, match="unknown suite.*'tables'"):
+    runner.evaluate(behavior.get_config('smoke'), _eval_config(suites='tables'),
+                    behavior_workdir)
+  with pytest.raises(FileNotFoundError, match='not a bds_jax training run'):
+    runner.evaluate(behavior.get_config('smoke'), _eval_config(), str(tmp_path / 'none'))
+  # A run stopped before its first checkpoint (config and normalization already written).
+  empty = tmp_path / 'empty'
+  os.makedirs(empty / 'checkpoints')
+  for name in ('config.json', 'normalization.json'):
+    with open(os.path.join(behavior_workdir, name)) as f:
+      (empty / name).write_text(f.read())
+  with pytest.raises(FileNotFoundError, match='holds no checkpoint yet'):
+    runner.evaluate(behavior.get_config('smoke'), _eval_config(), str(empty))
+
+
+def test_cli(behavior_workdir, tmp_path):
+  out = subprocess.run(
+      [sys.executable, 'evaluate.py', '--config=configs/behavior.py:smoke',
+       f'--workdir={behavior_workdir}', '--eval_config=configs/evaluate.py:smoke',
+       '--eval_config.suites=diversity', f'--out_dir={tmp_path}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ,
+                                                                      JAX_PLATFORMS='cpu'))
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert (tmp_path / 'diversity.md').exists() and 'results.json' in out.stdout
+
+
+def test_old_run_configs_get_new_defaults(tmp_path):
+  (tmp_path / 'config.json').write_text(json.dumps(
+      {'trainer': 'behavior', 'model': {'width': 8, 'regressor_widths': [4, 2]}}))
+  cfg = inference.read_config(str(tmp_path), 'behavior')
+  assert cfg.model.width == 8 and cfg.model.regressor_widths == (4, 2)
+  assert cfg.model.compute_dtype == 'float32'  # a field this run's config predates
+  with pytest.raises(ValueError, match="holds a 'behavior' run, not a 'flow' run"):
+    inference.read_config(str(tmp_path), 'flow')
+
+
+def test_resampling_to_50hz_is_exact_for_linear_motion():
+  start = np.zeros((17, 3))
+  velocity = np.linspace(0.01, 0.02, 51).reshape(17, 3)
+  predicted = np.stack([start + velocity * 2 * (k + 1) for k in range(50)])  # lag 2
+  full = hmp_suite.resample(start[None], predicted[None], 2, 100)[0]
+  expected = np.stack([start + velocity * t for t in range(1, 101)])
+  np.testing.assert_allclose(full, expected, atol=1e-12)
