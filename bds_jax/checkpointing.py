@@ -6,7 +6,6 @@ go against an abstract tree, so shapes and dtypes are checked and arrays land wi
 sharding.
 """
 
-import json
 import os
 
 import grain
@@ -64,8 +63,3 @@ class Checkpointer:
 
   def close(self):
     self._mngr.close()
-
-
-def read_json(path: str):
-  with open(path) as f:
-    return json.load(f)

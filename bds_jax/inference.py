@@ -1,6 +1,7 @@
 """Loading trained runs (config, normalization, parameters) for sampling, evaluation and figures."""
 
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -65,6 +66,18 @@ def restore_state(workdir: str, abstract_state, step: int | None = None):
     return state, step
   finally:
     ckpt.close()
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def posterior(model_def, params, x):
+  """(mu, logstd) of normalised sequences x (B, T, D) under a behavior model's parameters."""
+  return nnx.merge(model_def, params).posterior(x)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def decode(model_def, params, z, start, steps: int):
+  """Normalised re-enactment (B, steps, D) of codes z (B, Z) from start postures (B, D)."""
+  return nnx.merge(model_def, params).decode(z, start, steps)
 
 
 @dataclasses.dataclass

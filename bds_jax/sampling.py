@@ -16,17 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from bds_jax import inference
 from bds_jax import skeleton
 from bds_jax.inference import BehaviorRun
 from bds_jax.inference import FlowRun
 
 PRIORS = ('flow', 'gaussian')
-
-
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _decode(model_def, params, z, start, steps):
-  out = nnx.merge(model_def, params).decode(z, start, steps)
-  return jnp.concatenate([start[:, None], out], axis=1)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -61,9 +56,10 @@ class Sampler:
       raise ValueError(f'start_poses must be (n, 17, 3) with n = {len(z)} codes, got '
                        f'{start_poses.shape}.')
     norm = self.behavior.normalizer
-    out = _decode(self.behavior.model_def, self.behavior.params, jnp.asarray(z),
-                  jnp.asarray(norm.normalize(start_poses)), steps or self.steps)
-    return np.asarray(norm.denormalize(np.asarray(out)))
+    start = norm.normalize(start_poses)
+    out = inference.decode(self.behavior.model_def, self.behavior.params, jnp.asarray(z),
+                           jnp.asarray(start), steps or self.steps)
+    return norm.denormalize(np.concatenate([start[:, None], np.asarray(out)], axis=1))
 
   def sample_loop(self, key, start_pose, num_behaviors: int, prior: str = 'flow',
                   steps: int | None = None) -> np.ndarray:

@@ -44,5 +44,6 @@ def local_slice(global_batch: dict) -> dict:
   return {k: v[i * per:(i + 1) * per] for k, v in global_batch.items()}
 
 
-def put_replicated(tree, mesh):
-  return jax.device_put(tree, replicated(mesh))
+def host_local_copy(tree):
+  """A numpy copy of replicated arrays from this process's first shard (works multi-host)."""
+  return jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), tree)

@@ -104,7 +104,7 @@ def time_step(width: int = 1024, batch: int = 64, frames: int = 50, dim: int = 5
     opt.zero_grad()
     loss.backward()
     opt.step()
-    gamma = max(0.0, gamma + 1e-5 * (float(kl) - 100.0))
+    gamma = max(0.0, gamma + 1e-5 * (kl.item() - 100.0))
 
   step()  # warm-up
   times = []

@@ -37,11 +37,21 @@ def train_dataset(windows: Windows, batch_size: int, seed: int, paired: bool = F
       grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch))
 
 
-def fixed_windows(windows: Windows, num: int, seed: int, paired: bool = True) -> dict:
-  """A deterministic sample of `num` windows (without replacement when possible), stacked."""
+def fixed_windows(windows: Windows, num: int, seed: int, paired: bool = True,
+                  related: bool = False) -> dict:
+  """A deterministic sample of `num` windows (without replacement when possible), stacked.
+
+  paired adds a window of another class ('paired_poses', ...); related one of the same class
+  ('related_poses').
+  """
   rng = np.random.default_rng(seed)
   indices = rng.choice(len(windows), size=num, replace=num > len(windows))
-  items = [windows.item(int(i), rng, paired) for i in indices]
+  items = []
+  for i in indices:
+    item = windows.item(int(i), rng, paired)
+    if related:
+      item['related_poses'] = windows.window(*windows.random_same(int(item['label']), rng))
+    items.append(item)
   return {k: np.stack([it[k] for it in items]) for k in items[0]}
 
 

@@ -11,9 +11,7 @@ import logging
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from bds_jax import inference
 from bds_jax.data.sources import SequenceSet
@@ -42,16 +40,6 @@ def check_config(given, run_config, workdir: str):
     raise ValueError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
                      + '\n  '.join(diffs) +
                      '\nPass the config (and preset/overrides) the run was trained with.')
-
-
-@functools.partial(jax.jit, static_argnums=(0,))
-def _posterior(model_def, params, x):
-  return nnx.merge(model_def, params).posterior(x)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _decode(model_def, params, z, start, steps):
-  return nnx.merge(model_def, params).decode(z, start, steps)
 
 
 def batched(fn, arrays: tuple, batch_size: int):
@@ -98,14 +86,14 @@ class EvalContext:
 
   def posterior(self, x):
     """x (N, seq_len, D) normalised -> (mu, logstd), each (N, Z)."""
-    return batched(functools.partial(_posterior, self.behavior.model_def, self.behavior.params),
-                   (x,), self.batch_size)
+    return batched(functools.partial(inference.posterior, self.behavior.model_def,
+                                     self.behavior.params), (x,), self.batch_size)
 
   def decode(self, z, start, steps: int | None = None):
     """Codes (N, Z) from normalised start postures (N, D) -> (N, steps, D) normalised."""
-    fn = functools.partial(_decode, self.behavior.model_def, self.behavior.params,
-                           steps=steps or self.seq_len)
-    return batched(lambda z, s: fn(z, s), (z, start), self.batch_size)
+    steps = steps or self.seq_len
+    return batched(lambda z, s: inference.decode(self.behavior.model_def, self.behavior.params,
+                                                 z, s, steps), (z, start), self.batch_size)
 
   def prior_codes(self, n: int, key, prior: str):
     """n codes from N(0, I) ('gaussian') or the flow ('flow'), drawn in batches."""
@@ -142,20 +130,3 @@ def load(workdir: str, eval_config, flow_workdir: str = '', name: str = '') -> E
   return EvalContext(name or cfg.model.variant, behavior, flow, train_seqs, test_seqs, train,
                      test, eval_config.batch_size)
 
-
-def sample_windows(windows: Windows, n: int, seed: int, paired: bool = False,
-                   related: bool = False) -> dict:
-  """n windows drawn without replacement when possible (deterministic), stacked.
-
-  paired adds a window of another class ('paired_poses'); related one of the same class
-  ('related_poses').
-  """
-  rng = np.random.default_rng(seed)
-  idx = rng.choice(len(windows), size=n, replace=n > len(windows))
-  items = []
-  for i in idx:
-    item = windows.item(int(i), rng, paired=paired)
-    if related:
-      item['related_poses'] = windows.window(*windows.random_same(int(item['label']), rng))
-    items.append(item)
-  return {k: np.stack([it[k] for it in items]) for k in items[0]}

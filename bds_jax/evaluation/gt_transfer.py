@@ -22,7 +22,7 @@ import numpy as np
 
 from bds_jax import synthetic
 from bds_jax.evaluation.context import EvalContext
-from bds_jax.evaluation.context import sample_windows
+from bds_jax.data.pipeline import fixed_windows
 from bds_jax.evaluation.transfer import t_values
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
@@ -65,8 +65,8 @@ def run(ctx: EvalContext, cfg) -> dict:
     out[f'mpjpe_mm_{name}'] = {'mean': err['mean'],
                                **{str(k): float(err['per_frame'][transfer.TDE_INDICES[k]])
                                   for k in ts}}
-  train = sample_windows(ctx.train, c.num_pairs * 2, cfg.seed + 7)
-  real = sample_windows(ctx.test, c.num_pairs, cfg.seed + 8)
+  train = fixed_windows(ctx.train, c.num_pairs * 2, cfg.seed + 7, paired=False)
+  real = fixed_windows(ctx.test, c.num_pairs, cfg.seed + 8, paired=False)
   behavior = seqs.labels[src]
   acc = probes.sequence_classifier_accuracy(
       train['poses'][:, :-1], train['label'], real['poses'][:, :-1], real['label'],

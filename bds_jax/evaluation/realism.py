@@ -15,7 +15,7 @@ generated sequences the classifier was trained on (0.5 is ideal; upstream never 
 import jax
 
 from bds_jax.evaluation.context import EvalContext
-from bds_jax.evaluation.context import sample_windows
+from bds_jax.data.pipeline import fixed_windows
 from bds_jax.metrics import probes
 
 PRIOR_NAMES = {'gaussian': 'prior', 'flow': 'flow'}
@@ -23,7 +23,7 @@ PRIOR_NAMES = {'gaussian': 'prior', 'flow': 'flow'}
 
 def generated(ctx: EvalContext, n: int, seed: int) -> tuple:
   """Real windows (n, T, D) and {kind: generated (n, T, D)}, all normalised."""
-  w = sample_windows(ctx.test, n, seed, paired=True)
+  w = fixed_windows(ctx.test, n, seed, paired=True)
   xs = w['poses']
   real = xs[:, :-1]
   mu, _ = ctx.posterior(real)

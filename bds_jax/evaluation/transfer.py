@@ -18,7 +18,7 @@ Reported (ours, then the paper-comparable variant where upstream differs):
 import numpy as np
 
 from bds_jax.evaluation.context import EvalContext
-from bds_jax.evaluation.context import sample_windows
+from bds_jax.data.pipeline import fixed_windows
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
 
@@ -31,8 +31,8 @@ def t_values(seq_len: int) -> tuple[int, ...]:
 def run(ctx: EvalContext, cfg) -> dict:
   c = cfg.transfer
   seed = cfg.seed
-  test = sample_windows(ctx.test, c.num_windows, seed, paired=True, related=True)
-  train = sample_windows(ctx.train, c.train_windows, seed + 1)
+  test = fixed_windows(ctx.test, c.num_windows, seed, paired=True, related=True)
+  train = fixed_windows(ctx.train, c.train_windows, seed + 1, paired=False)
   xs = test['poses']  # (N, T + 1, D) normalised
   mu, logstd = ctx.posterior(xs[:, :-1])
   starts = test['paired_poses'][:, 0]

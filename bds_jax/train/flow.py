@@ -117,7 +117,7 @@ def train_and_evaluate(config, workdir: str,
 
 def write_samples(config, behavior, setup, state, eval_set, workdir, step):
   """A sample-loop video and a grid of flow vs. Gaussian samples from one test start posture."""
-  host = jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), state)
+  host = sharding.host_local_copy(state)
   flow_run = inference.FlowRun(workdir, step, config, setup.flow_def, host['params'],
                                host['buffers'])
   sampler = Sampler(behavior, flow_run)

@@ -6,37 +6,25 @@ behavior) whose first frame is the new start posture; and the transfer, i.e. the
 behavior re-enacted from that start posture.
 """
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from bds_jax import inference
+from bds_jax import sharding
 from bds_jax.viz import stick_figures
-
-
-def host_params(tree):
-  """A host copy of (replicated) parameters, also on multi-host meshes."""
-  return jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), tree)
 
 
 def reenact(model_def, vae_params, source, start):
   """source (B, T+1, D) normalised windows, start (B, D) -> (B, T+1, D) incl. the start frame."""
-
-  @jax.jit
-  def run(params, source, start):
-    model = nnx.merge(model_def, params)
-    mu, _ = model.posterior(source[:, :-1])
-    out = model.decode(mu, start, source.shape[1] - 1)
-    return jnp.concatenate([start[:, None], out], axis=1)
-
-  return np.asarray(run(vae_params, jnp.asarray(source), jnp.asarray(start)))
+  mu, _ = inference.posterior(model_def, vae_params, source[:, :-1])
+  out = inference.decode(model_def, vae_params, mu, start, source.shape[1] - 1)
+  return np.concatenate([start[:, None], np.asarray(out)], axis=1)
 
 
 def write_gif(setup, state, eval_set, normalizer, config, path: str):
   n = min(config.gif_examples, len(eval_set['poses']))
   src = eval_set['poses'][:n]
   tgt = eval_set['paired_poses'][:n]
-  params = host_params(state['vae'])
+  params = sharding.host_local_copy(state['vae'])
   self_rec = reenact(setup.model_def, params, src, src[:, 0])
   transfer = reenact(setup.model_def, params, src, tgt[:, 0])
   to_m = normalizer.denormalize
