@@ -9,6 +9,9 @@ from bds_jax import synthetic
 from bds_jax.viz import stick_figures
 
 
+# Reading the MP4 back runs ffmpeg through subprocess (fork + exec); JAX's fork warning does not
+# apply to that.
+@pytest.mark.filterwarnings(r'ignore:os\.fork\(\) was called')
 def test_gif_and_mp4(tmp_path):
   # Mid-behavior frames, so every frame differs (GIF writers merge identical frames).
   a = synthetic.render('S9', 'standing', 'walk_in_place', 1, 2, 100)[60:72]

@@ -6,6 +6,7 @@ metres. Every panel uses the same 2 m cube, centred on its own sequence, so scal
 
 import os
 from typing import Sequence
+import warnings
 
 import imageio.v3 as iio
 import matplotlib
@@ -71,11 +72,15 @@ def save_animation(path: str, frames: np.ndarray, fps: float):
     iio.imwrite(tmp, frames, duration=1000.0 / fps, loop=0)
   elif ext.lower() == '.mp4':
     import imageio.v2 as iio2  # pylint: disable=g-import-not-at-top
-    # imageio-ffmpeg ships its own ffmpeg binary; even frame sizes keep libx264 happy.
+    # imageio-ffmpeg ships its own ffmpeg binary; even frame sizes keep libx264 happy. It starts
+    # ffmpeg with subprocess (fork + immediate exec, no Python in the child), which JAX's
+    # fork warning cannot tell apart from an unsafe fork.
     h, w = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
-    with iio2.get_writer(tmp, fps=fps, codec='libx264', macro_block_size=1) as writer:
-      for frame in frames:
-        writer.append_data(frame[:h, :w])
+    with warnings.catch_warnings():
+      warnings.filterwarnings('ignore', message=r'os\.fork\(\) was called')
+      with iio2.get_writer(tmp, fps=fps, codec='libx264', macro_block_size=1) as writer:
+        for frame in frames:
+          writer.append_data(frame[:h, :w])
   else:
     raise ValueError(f'{path}: animations are written as .gif or .mp4, not {ext!r}.')
   os.replace(tmp, path)
