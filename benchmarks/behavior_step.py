@@ -13,7 +13,6 @@ One step = 5 regressor updates + one cVAE update + dual ascent, as in training.
 import functools
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -21,7 +20,6 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import upstream_torch_step  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -76,16 +74,8 @@ def main(argv):
     setup, state = behavior_step.build(cfg, steps_per_epoch=1000)
     step_fn = functools.partial(behavior_step.train_step, setup)
     flops = common.xla_flops(step_fn, state, batch) if FLAGS.count_flops else analytic
-    step = jax.jit(step_fn, donate_argnums=0)
-    state, _ = step(state, batch)  # compile
-    jax.block_until_ready(state)
-    times = []
-    for _ in range(FLAGS.steps):  # block on every step, as a training loop effectively does
-      start = time.perf_counter()
-      state, metrics = step(state, batch)
-      jax.block_until_ready(metrics)
-      times.append(time.perf_counter() - start)
-    sec = float(np.median(times))
+    sec = common.train_step_seconds(jax.jit(step_fn, donate_argnums=0), state, batch,
+                                    repeats=FLAGS.steps)
     rows.append((f'{impl}/{dtype}', sec, FLAGS.batch / sec, flops / sec / 1e9, flops,
                  ceilings[dtype]))
   print(f'analytic matmul FLOPs per step: {analytic / 1e9:.1f} G')

@@ -28,6 +28,21 @@ def median_seconds(fn, *args, repeats: int = 5, warmup: int = 1) -> float:
   return float(np.median(times))
 
 
+def train_step_seconds(step, state, *args, repeats: int = 5) -> float:
+  """Median seconds per call of a jitted, state-donating step(state, *args) -> (state, metrics).
+
+  The state is threaded through the calls (it is donated), as in a training loop; the first
+  call compiles and is not timed.
+  """
+  holder = [state]
+
+  def run(*a):
+    holder[0], metrics = step(holder[0], *a)
+    return metrics
+
+  return median_seconds(run, *args, repeats=repeats)
+
+
 def matmul_gflops(n: int = 4096, dtype=jnp.float32, repeats: int = 5) -> float:
   """The rate of one large square matmul: the practical compute ceiling of this device."""
   a = jax.random.normal(jax.random.key(0), (n, n), dtype)

@@ -51,14 +51,8 @@ def main(argv):
                                       (FLAGS.batch, bcfg.data.seq_len + 1, skeleton.POSE_DIM))}
   fn = functools.partial(flow_step.train_step, setup)
   flops = common.xla_flops(fn, state, vae, batch)
-  step = jax.jit(fn, donate_argnums=0)
-  holder = [state]
-
-  def run(vae, batch):
-    holder[0], metrics = step(holder[0], vae, batch)
-    return metrics
-
-  sec = common.median_seconds(run, vae, batch, repeats=FLAGS.steps)
+  sec = common.train_step_seconds(jax.jit(fn, donate_argnums=0), state, vae, batch,
+                                  repeats=FLAGS.steps)
   print(f'flow parameters: {n_params / 1e6:.1f} M')
   print(f'{sec:.3f} s/step, {FLAGS.batch / sec:.0f} codes/s, {flops / sec / 1e9:.0f} GFLOP/s '
         f'({100 * flops / sec / 1e9 / ceiling:.0f}% of the matmul; {flops / 1e9:.1f} GFLOP/step)')

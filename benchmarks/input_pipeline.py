@@ -60,13 +60,7 @@ def main(argv):
   step = jax.jit(functools.partial(behavior_step.train_step, setup), donate_argnums=0)
   batch = {'poses': np.random.default_rng(0).normal(size=(FLAGS.batch, 51, 51)).astype(
       np.float32)}
-  holder = [state]
-
-  def run(b):
-    holder[0], m = step(holder[0], b)
-    return m
-
-  consume = FLAGS.batch / common.median_seconds(run, batch, repeats=3)
+  consume = FLAGS.batch / common.train_step_seconds(step, state, batch, repeats=3)
   print(f'train step (width {FLAGS.width}) consumes {consume:.0f} windows/s')
   for paired, rate in rates.items():
     print(f'pipeline{" + paired window" if paired else ""}: {rate:.0f} windows/s '

@@ -47,11 +47,7 @@ step = jax.jit(functools.partial(behavior_step.train_step, setup), in_shardings=
 state = jax.device_put(state, repl)
 batch = jax.device_put({{'poses': np.random.default_rng(0).normal(
     size=({batch}, cfg.data.seq_len + 1, 51)).astype(np.float32)}}, data)
-holder = [state]
-def run(b):
-  holder[0], m = step(holder[0], b)
-  return m
-sec = common.median_seconds(run, batch, repeats={steps})
+sec = common.train_step_seconds(step, state, batch, repeats={steps})
 print(json.dumps({{'devices': n, 'sec': sec, 'kind': devices[0].device_kind}}))
 '''
 

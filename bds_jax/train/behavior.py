@@ -110,7 +110,6 @@ def train_and_evaluate(config, workdir: str,
   repl = sharding.replicated(mesh)
   data_sharding = sharding.batch_sharding(mesh)
   setup, state = behavior_step.build(config, steps_per_epoch)
-  lr_schedule = behavior_step.make_optimizers(config, steps_per_epoch)[2]
   state = jax.device_put(state, repl)
   train_step = jax.jit(functools.partial(behavior_step.train_step, setup),
                        in_shardings=(repl, data_sharding), out_shardings=(repl, repl),
@@ -136,4 +135,4 @@ def train_and_evaluate(config, workdir: str,
                   train_step=train_step, batches=batches, num_steps=num_steps, ckpt=ckpt,
                   data_iter=train_iter,
                   evaluate=evaluator(eval_step, eval_set, global_batch, data_sharding),
-                  figures=figures, learning_rate=lr_schedule, hooks=hooks)
+                  figures=figures, learning_rate=setup.lr_schedule, hooks=hooks)

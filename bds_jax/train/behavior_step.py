@@ -42,6 +42,7 @@ class Setup:
   spec: losses.LossSpec
   seq_len: int
   regressor_steps: int
+  lr_schedule: Any  # step -> learning rate of the cVAE optimizer
 
 
 def create_models(config, key):
@@ -74,10 +75,10 @@ def build(config, steps_per_epoch: int) -> tuple[Setup, dict]:
   model_def, vae = nnx.split(model)
   reg_def, reg_params = nnx.split(reg)
   vae, reg_params = nnx.to_pure_dict(vae), nnx.to_pure_dict(reg_params)
-  vae_tx, reg_tx, _ = make_optimizers(config, steps_per_epoch)
+  vae_tx, reg_tx, lr_schedule = make_optimizers(config, steps_per_epoch)
   spec = losses.loss_spec(config.model.variant, config.loss)
   setup = Setup(model_def, reg_def, vae_tx, reg_tx, spec, config.data.seq_len,
-                int(config.loss.regressor_steps))
+                int(config.loss.regressor_steps), lr_schedule)
   gamma = spec.kl_weight if spec.kl_mode == 'fixed' else config.loss.gamma_init
   state = {
       'step': jnp.zeros((), jnp.int32),
