@@ -40,33 +40,36 @@ _NAMES = {
                      ('TakingPhoto', 1, 'TakingPhoto', 'Photo', 'takingphoto_1')],
     'S9': _COMMON + [('SittingDown', 1, 'SittingDown 2', 'SittingDown 2', 'sittingdown_1')],
 }
-_SWAP_YZ = np.eye(3)[[0, 2, 1]]
+_TO_Z_UP = kinematics.Y_UP_TO_Z_UP
 
 
-def _smooth_expmap(rng, n):
+def _smooth_expmap(rng, n, scale=1.0):
   """[n, 99] exp-map channels: per-joint sinusoids around a random pose, root channels zero."""
   t = np.arange(n)[:, None] / 50.0
-  base = rng.normal(0.0, 0.3, (1, 96))
-  amp = rng.uniform(0.05, 0.4, (1, 96))
+  base = rng.normal(0.0, 0.3 * scale, (1, 96))
+  amp = rng.uniform(0.05, 0.4, (1, 96)) * scale
   freq = rng.uniform(0.3, 1.5, (1, 96))
   phase = rng.uniform(0, 2 * np.pi, (1, 96))
   return np.concatenate([np.zeros((n, 3)), base + amp * np.sin(2 * np.pi * freq * t + phase)], 1)
 
 
-def _make_motion(seed=0):
-  """{(subject, action, trial): dict(channels, world_m, rotation, translation)}."""
+def _make_motion(seed=0, scale=1.0):
+  """{(subject, action, trial): dict(channels, world_m, rotation, translation)}.
+
+  `scale` shrinks the joint rotations (not the root's heading), e.g. for near-rest poses.
+  """
   rng = np.random.default_rng(seed)
   motion = {}
   for subject, names in _NAMES.items():
     for action, trial, *_ in names:
-      channels = _smooth_expmap(rng, int(rng.integers(100, 300)))
+      channels = _smooth_expmap(rng, int(rng.integers(100, 300)), scale)
       heading = rng.uniform(-np.pi, np.pi)
       root_mm = rng.uniform(-2000, 2000, 3)  # Release frame: y up.
       channels[:, 3:6] = [0.0, heading, 0.0]  # Root rotation about the release's vertical axis.
       channels[:, 0:3] = root_mm
       # In z-up row vectors the stored root turns into p -> p @ m + t (m a rotation about z).
-      m = _SWAP_YZ @ kinematics.rodrigues(np.array([0.0, heading, 0.0])) @ _SWAP_YZ
-      t = root_mm[[0, 2, 1]] / 1000.0
+      m = _TO_Z_UP.T @ kinematics.rodrigues(np.array([0.0, heading, 0.0])) @ _TO_Z_UP
+      t = root_mm @ _TO_Z_UP / 1000.0
       canonical = kinematics.expmap_to_positions(channels)  # Root zeroed.
       motion[(subject, action, trial)] = dict(
           channels=channels, world_m=canonical @ m + t, rotation=m, translation=t)
@@ -156,7 +159,7 @@ def test_forward_kinematics_geometry():
   np.testing.assert_allclose(bones, np.broadcast_to(
       np.linalg.norm(kinematics.OFFSETS_32_MM[1:], axis=-1) / 1000, bones.shape), atol=1e-9)
   np.testing.assert_allclose(xyz[:, 0], 0.0)
-  # With all rotations zero the legs hang straight down: z is up after the y/z swap.
+  # With all rotations zero the legs hang straight down: z is up after the y-up -> z-up turn.
   rest = kinematics.expmap_to_positions(np.zeros((1, 99)))[0]
   np.testing.assert_allclose(rest[3], [-0.132948591, 0.0, -(442.894612 + 454.206447) / 1000])
   r = kinematics.rodrigues(np.array([[0.0, 0.0, np.pi / 2], [1e-9, 0.0, 0.0]]))
@@ -171,10 +174,10 @@ def test_forward_kinematics_convention():
   channels[0, 9:12] = [np.pi / 2, 0.0, 0.0]  # Joint 2 (r_knee): 90 degrees about x.
   xyz = kinematics.expmap_to_positions(channels)[0] * 1000
   # Release frame (y up): knee = hip + (0, -442.89, 0) @ Rz(90) = hip + (-442.89, 0, 0); foot =
-  # knee + (0, -454.21, 0) @ Rx(90) @ Rz(90) = knee + (0, 0, 454.21). Then (x, y, z) -> (x, z, y).
+  # knee + (0, -454.21, 0) @ Rx(90) @ Rz(90) = knee + (0, 0, 454.21). Then (x, y, z) -> (x, -z, y).
   np.testing.assert_allclose(xyz[1], [-132.948591, 0, 0], atol=1e-9)
   np.testing.assert_allclose(xyz[2], [-132.948591 - 442.894612, 0, 0], atol=1e-9)
-  np.testing.assert_allclose(xyz[3], [-132.948591 - 442.894612, 454.206447, 0], atol=1e-9)
+  np.testing.assert_allclose(xyz[3], [-132.948591 - 442.894612, -454.206447, 0], atol=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------

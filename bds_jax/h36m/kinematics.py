@@ -8,8 +8,14 @@ the release was made with (row vectors):
   R_j^world = R(e_j) @ R_p^world,    x_j = offset_j @ R_p^world + x_p    for joint j, parent p,
   R_0^world = R(e_0),                x_0 = offset_0 (+ root position, see `root`),
 
-with R(e) the Rodrigues rotation of the axis-angle e, and finally the y and z columns swapped to
-get z-up coordinates.
+with R(e) the Rodrigues rotation of the axis-angle e, and finally the proper rotation
+(x, y, z) -> (x, -z, y) (+90 degrees about x, `Y_UP_TO_Z_UP`) to get z-up coordinates.
+
+The release frame is y up with the skeleton's right hip at -x and its toes at +z, i.e. right x
+forward = up, like a real person in a right-handed frame (and like the CDF/npz positions and the
+synthetic data). The common conversion (and h36m-formats-and-upstream-checkpoints.md §2c) swaps
+the y and z columns instead; that is a reflection (determinant -1) and yields mirror images whose
+left side is labelled right. With the rotation the canonical (root='zero') pose faces -y.
 
 How the result relates to the position formats (a) CDF and (b) npz:
 - The standard exp-map 3D conversion, our default (`root='zero'`), zeroes the root rotation and
@@ -71,6 +77,10 @@ OFFSETS_32_MM = np.array([
     [0.000000, 0.000000, 0.000000],
 ], dtype=np.float64)
 
+# Row-vector map from the release's y-up frame to z up: p_zup = p_yup @ Y_UP_TO_Z_UP, i.e.
+# (x, y, z) -> (x, -z, y). A rotation (det +1), so left and right stay where they are.
+Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
 PARENTS_32 = skeleton.PARENTS_32
 # The FK loop below relies on every parent coming before its children.
 assert all(p < j for j, p in enumerate(PARENTS_32))
@@ -114,8 +124,7 @@ def expmap_to_positions(channels: np.ndarray, root: str = 'zero') -> np.ndarray:
       with a canonical heading; 'keep' applies the root rotation and adds the root position.
 
   Returns:
-    [N, 32, 3] float64 joint positions in metres, columns (x, z, y) of the release's y-up frame,
-    i.e. z up.
+    [N, 32, 3] float64 joint positions in metres, z up: (x, -z, y) of the release's y-up frame.
   """
   channels = np.asarray(channels, dtype=np.float64)
   if channels.ndim != 2 or channels.shape[1] != NUM_EXPMAP_CHANNELS:
@@ -139,5 +148,5 @@ def expmap_to_positions(channels: np.ndarray, root: str = 'zero') -> np.ndarray:
     p = PARENTS_32[j]
     xyz[:, j] = OFFSETS_32_MM[j] @ world_rot[:, p] + xyz[:, p]
     world_rot[:, j] = rotations[:, j] @ world_rot[:, p]
-  # Swapping y and z is what the standard conversion does to make the vertical axis z.
-  return xyz[..., [0, 2, 1]] / 1000.0
+  # A rotation, not the usual y/z swap, which would mirror the skeleton (see module docstring).
+  return xyz @ Y_UP_TO_Z_UP / 1000.0
