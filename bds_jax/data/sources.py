@@ -29,7 +29,9 @@ class SequenceSet:
     labels: (N,) int class of each sequence (behavior or action).
     label_names: class names.
     subjects: (N,) int subject index; `subject_names` gives the names.
-    extras: other scalar features of the dataset, each an (N,) array (e.g. posture, seeds).
+    extras: other scalar features of the dataset, each an (N,) array (e.g. posture, seeds);
+      text features as str arrays (Human3.6M's subaction, source_file and layout, which name
+      each sequence exactly, e.g. for the HMP protocol's sequence list).
   """
   poses: list[np.ndarray]
   labels: np.ndarray
@@ -102,6 +104,10 @@ def prepare(builder, name: str, prepare_mode: str = 'auto', manual_dir: str | No
       f'--config.data.data_dir at the folder that holds it.')
 
 
+def _text_or_value(v):
+  return v.decode() if isinstance(v, bytes) else v
+
+
 def load_split(builder, name: str, split: str) -> SequenceSet:
   """Reads every sequence of `split` into memory."""
   if split not in builder.info.splits:
@@ -115,15 +121,14 @@ def load_split(builder, name: str, split: str) -> SequenceSet:
   poses = [skeleton.check_poses(r['poses'], f'{name}/{split} example {i} poses')
            for i, r in enumerate(records)]
   scalar_keys = [k for k, v in records[0].items()
-                 if np.ndim(v) == 0 and k not in (label_key, 'subject')
-                 and not isinstance(v, (bytes, str))]
+                 if np.ndim(v) == 0 and k not in (label_key, 'subject')]
   return SequenceSet(
       poses=poses,
       labels=np.array([r[label_key] for r in records], np.int32),
       label_names=tuple(features[label_key].names),
       subjects=np.array([r['subject'] for r in records], np.int32),
       subject_names=tuple(features['subject'].names),
-      extras={k: np.array([r[k] for r in records]) for k in scalar_keys},
+      extras={k: np.array([_text_or_value(r[k]) for r in records]) for k in scalar_keys},
       name=name, split=split)
 
 
