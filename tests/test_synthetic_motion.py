@@ -74,6 +74,9 @@ def test_stored_examples_shapes_and_labels(splits):
     assert 0 <= ex['posture'] < len(synthetic.POSTURES)
     assert 0 <= ex['subject'] < len(synthetic.SUBJECTS)
     assert ex['behavior_seed'] >= 0 and ex['placement_seed'] >= 0
+    onset = synthetic.behavior_onset(ex['subject'], ex['posture'], ex['behavior'],
+                                     ex['behavior_seed'])
+    assert ex['behavior_onset'] == pytest.approx(onset, rel=1e-6)
 
 
 def test_no_tensorflow_imported(splits):
@@ -245,6 +248,43 @@ def test_sitting_stands_up_before_walking():
     assert pelvis[first_step] - pelvis[0] > 0.3  # already standing up
     # The pelvis rises smoothly: no jumps between frames.
     assert np.abs(np.diff(pelvis)).max() < 0.03
+
+
+def test_behavior_onset_ends_the_hold_and_transition():
+  for posture, behavior in (('standing', 'wave'), ('sitting', 'walk_in_place'),
+                            ('lunging', 'squat'), ('arms_raised', 'raise_right_arm')):
+    transition = synthetic.needs_transition(posture, behavior)
+    for seed in range(3):
+      onset = synthetic.behavior_onset('S9', posture, behavior, seed)
+      transition_seconds = synthetic.behavior_onset('S9', posture, behavior, seed, hold=0.0)
+      assert (transition_seconds > 0.5) if transition else (transition_seconds == 0.0)
+      hold = onset - transition_seconds
+      assert 0.2 <= hold <= 0.6
+      n = int(np.ceil(onset * synthetic.FPS)) + 40
+      poses = synthetic.render('S9', posture, behavior, seed, 4, n)
+      still = synthetic.render('S9', posture, behavior, seed, 4, n, hold=100.0)  # sway only
+      k = int(np.floor(hold * synthetic.FPS))
+      np.testing.assert_allclose(poses[:k], still[:k], rtol=0, atol=1e-6)
+      assert not np.allclose(poses[k + 5], still[k + 5], rtol=0, atol=1e-3)  # moving after it
+      if not transition:  # the behavior itself starts at the onset, and moves within 0.8 s
+        assert np.abs(poses[-1] - still[-1]).max() > 0.02
+
+
+def test_zero_hold_starts_at_the_start_posture_and_keeps_the_behavior():
+  for posture, behavior in (('standing', 'wave'), ('crouching', 'kick')):
+    a = synthetic.render('S11', posture, behavior, 5, 6, 300)
+    b = synthetic.render('S11', posture, behavior, 5, 6, 300, hold=0.0)
+    np.testing.assert_array_equal(a[0], b[0])  # frame 0 is the start posture at rest
+    hold = synthetic.behavior_onset('S11', posture, behavior, 5) - synthetic.behavior_onset(
+        'S11', posture, behavior, 5, hold=0.0)
+    shift = int(round(hold * synthetic.FPS))
+    # Shifted by the hold, the two performances agree up to the sway (a few degrees, which
+    # runs on absolute time) and the sub-frame remainder of the shift.
+    gap = np.linalg.norm(a[shift:] - b[:len(a) - shift], axis=-1).mean()
+    moving = np.linalg.norm(a[shift:] - a[shift:shift + 1], axis=-1).mean()
+    assert gap < 0.25 * moving
+  with pytest.raises(ValueError, match='hold'):
+    synthetic.render('S1', 'standing', 'wave', 0, 0, 10, hold=-1.0)
 
 
 def test_arm_is_lowered_before_raising_again():

@@ -11,6 +11,7 @@ from bds_jax.synthetic.dataset import example_seeds
 from bds_jax.synthetic.dataset import examples
 from bds_jax.synthetic.postures import POSTURES
 from bds_jax.synthetic.rendering import FPS
+from bds_jax.synthetic.rendering import behavior_onset
 from bds_jax.synthetic.rendering import joint_angles
 from bds_jax.synthetic.rendering import needs_transition
 from bds_jax.synthetic.rendering import render
@@ -21,5 +22,5 @@ from bds_jax.synthetic.subjects import TRAIN_SUBJECTS
 
 __all__ = [
     'BEHAVIORS', 'FPS', 'POSTURES', 'SUBJECTS', 'TEST_SUBJECTS', 'TRAIN_SUBJECTS',
-    'example_seeds', 'examples', 'joint_angles', 'needs_transition', 'placement', 'render',
+    'behavior_onset', 'example_seeds', 'examples', 'joint_angles', 'needs_transition', 'placement', 'render',
 ]

@@ -32,7 +32,8 @@ def examples(subjects: Iterable, num_frames: int, repetitions: int,
   Yields:
     key like 'S1/sitting/wave/0', and a dict with 'poses' (num_frames, 17, 3) float32 in
     metres, 'behavior', 'posture', 'subject' (indices into BEHAVIORS, POSTURES, SUBJECTS),
-    'behavior_seed' and 'placement_seed'.
+    'behavior_seed', 'placement_seed' and 'behavior_onset' (seconds from frame 0 to the start of
+    the behavior proper, after the hold and any transition).
   """
   if isinstance(subjects, (str, int)):
     subjects = [subjects]
@@ -53,4 +54,6 @@ def examples(subjects: Iterable, num_frames: int, repetitions: int,
               'subject': subjects_lib.SUBJECTS.index(subject),
               'behavior_seed': behavior_seed,
               'placement_seed': placement_seed,
+              'behavior_onset': np.float32(rendering.behavior_onset(
+                  subject, posture, behavior, behavior_seed)),
           }

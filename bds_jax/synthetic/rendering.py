@@ -58,20 +58,32 @@ def _behavior_params(seed: int) -> dict:
   }
 
 
+def _transition_groups(start, unmet) -> set[str]:
+  """Body-part groups that a transition from start angles `start` must move."""
+  if not unmet:
+    return set()
+  groups = {postures.REQUIREMENT_GROUP[r] for r in unmet}
+  if 'torso' in groups and postures.satisfies(start, 'legs_standing'):
+    groups.add('legs')  # straight legs lean with the trunk (hips pushed back)
+  if groups & {'legs', 'torso'}:
+    groups |= {'r_arm', 'l_arm'}  # arm placement depends on the body posture (lap, hanging)
+  return groups
+
+
+def _transition_seconds(groups, factor) -> float:
+  return factor * max(_TRANSITION_SECONDS[g] for g in groups) if groups else 0.0
+
+
 def _transition(q, start, unmet, t, hold, factor):
   """Blends the conflicting DOFs to neutral after the hold.
 
   Returns:
     (end time in seconds, names of the DOFs that end at their neutral values).
   """
-  if not unmet:
+  groups = _transition_groups(start, unmet)
+  if not groups:
     return hold, set()
-  groups = {postures.REQUIREMENT_GROUP[r] for r in unmet}
-  if 'torso' in groups and postures.satisfies(start, 'legs_standing'):
-    groups.add('legs')  # straight legs lean with the trunk (hips pushed back)
-  if groups & {'legs', 'torso'}:
-    groups |= {'r_arm', 'l_arm'}  # arm placement depends on the body posture (lap, hanging)
-  duration = factor * max(_TRANSITION_SECONDS[g] for g in groups)
+  duration = _transition_seconds(groups, factor)
   w = curves.smoothstep((t - hold) / duration)
   neutral = postures.neutral()
   reset = {name for g in groups for name in postures.GROUPS[g]}
@@ -92,13 +104,42 @@ def _transition(q, start, unmet, t, hold, factor):
   return hold + duration, reset
 
 
-def joint_angles(subject, posture, behavior, behavior_seed: int,
-                 num_frames: int) -> dict[str, np.ndarray]:
-  """Joint angles (name -> (num_frames,) radians) of one performance, before placement."""
+def _hold(params: dict, hold: float | None) -> float:
+  if hold is None:
+    return params['hold']
+  if not np.isfinite(hold) or hold < 0:
+    raise ValueError(f'hold={hold!r} must be a finite number of seconds >= 0 (or None).')
+  return float(hold)
+
+
+def behavior_onset(subject, posture, behavior, behavior_seed: int,
+                   hold: float | None = None) -> float:
+  """Seconds from frame 0 to the start of the behavior proper: the hold plus any transition.
+
+  At the onset the behavior's drive starts from zero (it ramps in over 0.4 s of behavior time),
+  so a window starting there shows the behavior and nothing of the start posture's hold.
+  """
   subject = checks.resolve(subject, subjects.SUBJECTS, 'subject')
   posture = checks.resolve(posture, postures.POSTURES, 'posture')
   behavior = checks.resolve(behavior, behaviors.BEHAVIORS, 'behavior')
   params = _behavior_params(checks.integer(behavior_seed, 'behavior_seed', 0))
+  start = postures.posture_angles(posture, subjects.bone_lengths(subject))
+  groups = _transition_groups(start, behaviors.unmet_requirements(posture, behavior))
+  return _hold(params, hold) + _transition_seconds(groups, params['transition_factor'])
+
+
+def joint_angles(subject, posture, behavior, behavior_seed: int,
+                 num_frames: int, hold: float | None = None) -> dict[str, np.ndarray]:
+  """Joint angles (name -> (num_frames,) radians) of one performance, before placement.
+
+  `hold` overrides the seconds the start posture is held (drawn from `behavior_seed` when None);
+  every other random choice stays the seed's.
+  """
+  subject = checks.resolve(subject, subjects.SUBJECTS, 'subject')
+  posture = checks.resolve(posture, postures.POSTURES, 'posture')
+  behavior = checks.resolve(behavior, behaviors.BEHAVIORS, 'behavior')
+  params = _behavior_params(checks.integer(behavior_seed, 'behavior_seed', 0))
+  params['hold'] = _hold(params, hold)
   t = np.arange(checks.integer(num_frames, 'num_frames', 1)) / FPS
   start = postures.posture_angles(posture, subjects.bone_lengths(subject))
   q = {name: np.full(len(t), value) for name, value in start.items()}
@@ -125,7 +166,7 @@ def joint_angles(subject, posture, behavior, behavior_seed: int,
 
 
 def render(subject, posture, behavior, behavior_seed: int, placement_seed: int,
-           num_frames: int) -> np.ndarray:
+           num_frames: int, hold: float | None = None) -> np.ndarray:
   """World-frame joint positions (num_frames, 17, 3) float32 of one performance.
 
   Args:
@@ -135,10 +176,13 @@ def render(subject, posture, behavior, behavior_seed: int, placement_seed: int,
     behavior_seed: seed of the behavior's timing, amplitude and noise (and the hold time).
     placement_seed: seed of the room position and heading.
     num_frames: number of frames at 50 Hz.
+    hold: seconds the start posture is held before the behavior (or its transition) begins;
+      None draws it from `behavior_seed` (0.2-0.6 s). `hold=0` starts moving at once, which is
+      how ground-truth transfer aligns a re-enactment with a source window cut at its onset.
   """
   subject = checks.resolve(subject, subjects.SUBJECTS, 'subject')
   num_frames = checks.integer(num_frames, 'num_frames', 1)
-  q = joint_angles(subject, posture, behavior, behavior_seed, num_frames)
+  q = joint_angles(subject, posture, behavior, behavior_seed, num_frames, hold)
   x, y, heading = room.placement(placement_seed)
   offsets = kinematics.bone_offsets(subjects.bone_lengths(subject))
   local = kinematics.forward_kinematics(q, offsets, heading)

@@ -27,8 +27,9 @@ class SyntheticMotionConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Every subject × start posture × behavior × repetition, at 50 Hz in metres (z up)."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.',
+                   '1.1.0': 'Per-example behavior_onset (seconds): the end of hold and transition.'}
   BUILDER_CONFIGS = [
       SyntheticMotionConfig(name='default', description='6 s sequences, 2 repetitions.',
                             num_frames=300, repetitions=2, seed=0),
@@ -47,6 +48,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             'subject': tfds.features.ClassLabel(names=synthetic.SUBJECTS),
             'behavior_seed': tfds.features.Scalar(dtype=np.int64),
             'placement_seed': tfds.features.Scalar(dtype=np.int64),
+            'behavior_onset': tfds.features.Scalar(dtype=np.float32),
         }),
         supervised_keys=None,
         homepage='https://arxiv.org/abs/2103.04677',
