@@ -1,0 +1,82 @@
+"""Stickman images of 17-joint 2D keypoints: the posture input of the appearance model.
+
+Follows upstream's `make_joint_img` (reference spec §1.8) with the 17-joint world model of
+§1.2, translated into our joint order (bds_jax/skeleton.py; upstream's pelvis stand-in is not
+drawn). Each channel is drawn on its own, so colours mix where parts overlap:
+  * torso polygon (r_hip, r_shoulder, thorax, l_shoulder, l_hip), filled: channel 1 = 127,
+    channel 2 = 255, drawn only when more than 2 of its points are valid;
+  * right-side lines (legs, hip-shoulder, arm): channel 1 = 255 (green);
+  * left-side lines: channel 0 = 255 (red);
+  * head lines (thorax-neck, neck-head): channels 0 and 1 = 127.
+A line is drawn when both its joints are valid. Upstream draws 1-px lines (`line_width=1`,
+the default); the original VUnet used 3·S/128 px.
+"""
+
+import numpy as np
+
+from bds_jax import skeleton
+from bds_jax.imaging import keypoints as keypoints_lib
+from bds_jax.imaging import raster
+
+R_HIP, R_KNEE, R_FOOT, L_HIP, L_KNEE, L_FOOT = 1, 2, 3, 4, 5, 6
+THORAX, NECK, HEAD = 8, 9, 10
+L_SHOULDER, L_ELBOW, L_WRIST, R_SHOULDER, R_ELBOW, R_WRIST = 11, 12, 13, 14, 15, 16
+
+TORSO_POLYGON = (R_HIP, R_SHOULDER, THORAX, L_SHOULDER, L_HIP)
+RIGHT_LINES = ((R_HIP, R_KNEE), (R_KNEE, R_FOOT), (R_HIP, R_SHOULDER),
+               (R_SHOULDER, R_ELBOW), (R_ELBOW, R_WRIST))
+LEFT_LINES = ((L_HIP, L_KNEE), (L_KNEE, L_FOOT), (L_HIP, L_SHOULDER),
+              (L_SHOULDER, L_ELBOW), (L_ELBOW, L_WRIST))
+HEAD_LINES = ((THORAX, NECK), (NECK, HEAD))
+
+# (channel, value) pairs each part writes.
+TORSO_FILL = ((1, 127), (2, 255))
+RIGHT_FILL = ((1, 255),)
+LEFT_FILL = ((0, 255),)
+HEAD_FILL = ((0, 127), (1, 127))
+
+# Upstream's sides must agree with the skeleton's: every right line ends in right joints.
+assert all(set(l) <= set(skeleton.RIGHT_JOINTS) for l in RIGHT_LINES)
+assert all(set(l) <= set(skeleton.LEFT_JOINTS) for l in LEFT_LINES)
+
+
+def _paint(image, rows, cols, mask, fills):
+  for channel, value in fills:
+    image[rows, cols, channel][mask] = value
+
+
+def draw_stickman(keypoints, size=128, valid=None, line_width: float = 1.0,
+                  dtype=np.uint8) -> np.ndarray:
+  """Draws the stickman of one pose.
+
+  Args:
+    keypoints: (17, 2) joint positions in pixels (x right, y down; pixel centres at integers).
+    size: image size, an int (square) or (height, width).
+    valid: optional (17,) bool mask of the joints present; by default a joint is present when
+      both its coordinates are >= 0 (upstream's convention).
+    line_width: limb line width in pixels (> 0).
+    dtype: np.uint8 (values 0-255, as upstream) or a float dtype (values in [0, 1]).
+
+  Returns:
+    (height, width, 3) image, black background.
+  """
+  height, width = keypoints_lib.image_size(size)
+  points, mask = keypoints_lib.keypoints_and_mask(keypoints, valid)
+  if not (np.isfinite(line_width) and line_width > 0):
+    raise ValueError(f'line_width={line_width!r} must be a positive number of pixels.')
+  dtype = np.dtype(dtype)
+  if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
+    raise ValueError(f'dtype={dtype}: expected uint8 or a floating dtype.')
+  image = np.zeros((height, width, 3), np.uint8)
+  torso = [points[j] for j in TORSO_POLYGON if mask[j]]
+  if len(torso) > 2:
+    _paint(image, *raster.polygon_mask(np.array(torso), height, width), TORSO_FILL)
+  for lines, fills in ((RIGHT_LINES, RIGHT_FILL), (LEFT_LINES, LEFT_FILL),
+                       (HEAD_LINES, HEAD_FILL)):
+    for i, j in lines:
+      if mask[i] and mask[j]:
+        _paint(image, *raster.segment_mask(points[i], points[j], line_width, height, width),
+               fills)
+  if dtype == np.uint8:
+    return image
+  return (image / 255.0).astype(dtype)
