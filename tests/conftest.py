@@ -1,13 +1,35 @@
-"""Shared fixtures: repo on sys.path, a tiny synthetic dataset built once per session."""
+"""Shared fixtures: repo on sys.path, a tiny synthetic dataset built once per session.
+
+Most of the suite's time is XLA compiling the same small train steps again (each trainer run
+builds fresh jitted closures, and CLI tests start new processes). A persistent compilation
+cache in a fresh per-session folder, inherited by subprocesses through the environment, compiles
+each distinct program once. It holds only this session's programs, so nothing stale is reused,
+and a cached executable is the same program, so results are unchanged.
+"""
 
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+_CACHE_DIR = None
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE_DIR = tempfile.mkdtemp(prefix='bds_jax_test_xla_cache_')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE_DIR
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  if _CACHE_DIR:
+    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
