@@ -1,0 +1,1 @@
+"""Reading the authors' PyTorch checkpoints (see pth.py, mapping.py)."""

@@ -1,0 +1,171 @@
+"""Reading PyTorch `.pth` state dicts without executing their pickles.
+
+A `.pth` written by `torch.save` (PyTorch >= 1.6) is a zip archive: `<name>/data.pkl` pickles
+the object, with every tensor's storage replaced by a persistent id
+('storage', <dtype class>, <key>, <device>, <numel>) whose bytes are the file `<name>/data/<key>`.
+Tensors are rebuilt by `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`.
+
+`load_state_dict` reads one into {name: numpy array}:
+- with PyTorch installed (optional), through `torch.load(weights_only=True)`, PyTorch's own
+  restricted loader;
+- otherwise (or with `use_torch=False`) through `RestrictedUnpickler` below, which resolves only
+  OrderedDict, the tensor/parameter rebuild functions and the storage dtype markers; any other
+  global (a crafted file calling `os.system`, say) is refused with an error naming the file.
+  It never imports torch and never calls anything the file names.
+The legacy (pre-1.6, non-zip) format is not read without PyTorch.
+"""
+
+import collections
+import io
+import os
+import pickle
+import zipfile
+
+import numpy as np
+
+# torch storage class name -> numpy dtype (little-endian, as torch.save writes on x86 and ARM).
+_STORAGE_DTYPES = {
+    'FloatStorage': '<f4', 'DoubleStorage': '<f8', 'HalfStorage': '<f2',
+    'BFloat16Storage': '<u2',  # raw bits; converted below
+    'LongStorage': '<i8', 'IntStorage': '<i4', 'ShortStorage': '<i2', 'CharStorage': 'i1',
+    'ByteStorage': 'u1', 'BoolStorage': '?',
+}
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+  """A .pth file asked for something other than tensors, dicts and plain values."""
+
+
+class _StorageType:
+
+  def __init__(self, name: str):
+    self.name = name
+
+
+class _Storage:
+  """A typed storage's bytes, as a flat numpy array."""
+
+  def __init__(self, array: np.ndarray, bfloat16: bool):
+    self.array = array
+    self.bfloat16 = bfloat16
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
+  del requires_grad, backward_hooks, metadata
+  if not isinstance(storage, _Storage):
+    raise UnsafePickleError('a tensor whose storage is not a storage record')
+  flat = storage.array
+  size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+  if size:
+    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if any(n == 0 for n in size):
+      return np.zeros(size, flat.dtype)
+    if storage_offset < 0 or last >= flat.size or min(stride) < 0:
+      raise UnsafePickleError(f'a tensor of size {size} and stride {stride} at offset '
+                              f'{storage_offset} runs past its storage ({flat.size} elements)')
+  out = np.lib.stride_tricks.as_strided(flat[storage_offset:], size,
+                                        tuple(s * flat.itemsize for s in stride)).copy()
+  if storage.bfloat16:  # bfloat16 bits are the top half of a float32
+    out = (out.astype(np.uint32) << 16).view(np.float32)
+  return out
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+  del requires_grad, backward_hooks
+  return data
+
+
+_ALLOWED = {
+    ('collections', 'OrderedDict'): collections.OrderedDict,
+    ('torch._utils', '_rebuild_tensor_v2'): _rebuild_tensor_v2,
+    ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+  """Unpickles a torch `data.pkl`, building numpy arrays; refuses every other global."""
+
+  def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, path: str):
+    super().__init__(io.BytesIO(data))
+    self._archive, self._prefix, self._path = archive, prefix, path
+
+  def find_class(self, module, name):
+    if (module, name) in _ALLOWED:
+      return _ALLOWED[(module, name)]
+    if module == 'torch' and name in _STORAGE_DTYPES:
+      return _StorageType(name)
+    raise UnsafePickleError(
+        f'{self._path}: refused to load {module}.{name}. A PyTorch state dict holds only '
+        'tensors, dicts and plain values; this file asks for code to run. Do not use it, or '
+        'inspect it with PyTorch in a sandbox.')
+
+  def persistent_load(self, pid):
+    if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == 'storage'
+            and isinstance(pid[1], _StorageType)):
+      raise UnsafePickleError(f'{self._path}: unexpected persistent id {pid!r}.')
+    _, kind, key, _, numel = pid
+    try:
+      raw = self._archive.read(f'{self._prefix}/data/{key}')
+    except KeyError as e:
+      raise ValueError(f'{self._path}: storage {key} is missing from the archive (a truncated '
+                       'or damaged file?).') from e
+    dtype = np.dtype(_STORAGE_DTYPES[kind.name])
+    if len(raw) != int(numel) * dtype.itemsize:
+      raise ValueError(f'{self._path}: storage {key} has {len(raw)} bytes, expected '
+                       f'{int(numel) * dtype.itemsize} ({numel} x {dtype}); a damaged file?')
+    return _Storage(np.frombuffer(raw, dtype), kind.name == 'BFloat16Storage')
+
+
+def _read_restricted(path: str):
+  try:
+    archive = zipfile.ZipFile(path)
+  except zipfile.BadZipFile as e:
+    raise ValueError(f'{path} is not a zip-format PyTorch file (torch.save since PyTorch 1.6). '
+                     'A legacy-format file needs PyTorch installed to read it.') from e
+  with archive:
+    pkl = [n for n in archive.namelist() if n.endswith('/data.pkl') and n.count('/') == 1]
+    if len(pkl) != 1:
+      raise ValueError(f'{path}: expected one <name>/data.pkl in the archive, found {pkl}.')
+    prefix = pkl[0].split('/')[0]
+    order = archive.read(f'{prefix}/byteorder').decode() if (
+        f'{prefix}/byteorder' in archive.namelist()) else 'little'
+    if order != 'little':
+      raise ValueError(f'{path}: big-endian tensors are not supported.')
+    return RestrictedUnpickler(archive.read(pkl[0]), archive, prefix, path).load()
+
+
+def _read_with_torch(path: str):
+  import torch  # pylint: disable=g-import-not-at-top
+  obj = torch.load(path, map_location='cpu', weights_only=True)
+  return {k: v.detach().float().numpy() if v.dtype == torch.bfloat16 else v.detach().numpy()
+          for k, v in obj.items()} if isinstance(obj, dict) else obj
+
+
+def _torch_available() -> bool:
+  try:
+    import torch  # pylint: disable=g-import-not-at-top,unused-import
+    return True
+  except ImportError:
+    return False
+
+
+def load_state_dict(path: str, use_torch: bool | None = None) -> dict[str, np.ndarray]:
+  """{name: array} of a `.pth` state dict (see module docstring). None: torch if installed."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'PyTorch checkpoint {path} does not exist.')
+  if use_torch is None:
+    use_torch = _torch_available()
+  try:
+    obj = _read_with_torch(path) if use_torch else _read_restricted(path)
+  except pickle.UnpicklingError as e:
+    if isinstance(e, UnsafePickleError):
+      raise
+    raise UnsafePickleError(f'{path}: refused by the safe loader: {e}') from e
+  if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+    raise ValueError(f'{path} does not hold a state dict (a dict of named tensors), but a '
+                     f'{type(obj).__name__}.')
+  bad = sorted(k for k, v in obj.items() if not isinstance(v, np.ndarray))
+  if bad:
+    raise ValueError(f'{path}: entries that are not tensors: {bad}.')
+  return dict(obj)

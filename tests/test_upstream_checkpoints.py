@@ -1,0 +1,127 @@
+"""Reading the authors' PyTorch checkpoints: safe .pth reading and an exact parameter mapping."""
+
+import os
+import pickle
+import zipfile
+
+from flax import nnx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bds_jax.models import behavior as behavior_model
+from bds_jax.models import flow as flow_model
+from bds_jax.upstream import mapping
+from bds_jax.upstream import pth
+
+torch = pytest.importorskip('torch')
+import upstream_torch  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+WIDTH, FLOW_DIM, FLOW_BLOCKS, FLOW_WIDTH = 24, 16, 3, 32
+
+
+def _rel_close(a, b, rtol=1e-4):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  assert np.max(np.abs(a - b)) <= rtol * np.max(np.abs(b)), np.max(np.abs(a - b))
+
+
+@pytest.fixture(scope='module')
+def upstream_files(tmp_path_factory):
+  torch.manual_seed(0)
+  d = tmp_path_factory.mktemp('upstream')
+  net = upstream_torch.randomize(upstream_torch.ResidualBehaviorNet(51, WIDTH), 1).eval()
+  flow = upstream_torch.randomize(
+      upstream_torch.UnsupervisedTransformer2(FLOW_DIM, FLOW_BLOCKS, FLOW_WIDTH, 2), 2, 0.1)
+  torch.save(net.state_dict(), d / 'reg_ckpt_model_7.pth')
+  torch.save(flow.state_dict(), d / 'flow_ckpt_model_3.pth')
+  return net, flow, str(d / 'reg_ckpt_model_7.pth'), str(d / 'flow_ckpt_model_3.pth')
+
+
+@pytest.mark.parametrize('use_torch', [False, True])
+def test_state_dicts_read_exactly(upstream_files, use_torch):
+  net, flow, net_path, flow_path = upstream_files
+  for module, path in ((net, net_path), (flow, flow_path)):
+    sd = pth.load_state_dict(path, use_torch=use_torch)
+    want = module.state_dict()
+    assert list(sd) == list(want)
+    for k, v in want.items():
+      np.testing.assert_array_equal(sd[k], v.numpy(), err_msg=k)
+
+
+def test_behavior_model_matches_pytorch(upstream_files):
+  net, _, path, _ = upstream_files
+  ours = behavior_model.BehaviorModel(51, WIDTH, nnx.Rngs(0))
+  mapping.assign(ours, mapping.behavior_arrays(pth.load_state_dict(path, use_torch=False), path))
+  x = np.random.default_rng(0).normal(size=(3, 10, 51)).astype(np.float32)  # upstream order
+  with torch.no_grad():
+    mu_t, logstd_t = net.b_enc(torch.from_numpy(x))
+    seq_t = net.decoder(mu_t, torch.from_numpy(x[:, 0]), 12).numpy()
+  mu, logstd = ours.posterior(jnp.asarray(x[..., mapping.POSE_INDEX]))
+  _rel_close(mu, mu_t.numpy())
+  _rel_close(logstd, logstd_t.numpy())
+  seq = ours.decode(mu, jnp.asarray(x[:, 0, mapping.POSE_INDEX]), 12)
+  _rel_close(seq, seq_t[..., mapping.POSE_INDEX])
+
+
+def test_flow_matches_pytorch(upstream_files):
+  _, flow, _, path = upstream_files
+  sd = pth.load_state_dict(path, use_torch=False)
+  shape = mapping.flow_shape(sd)
+  assert (shape['dim'], shape['num_blocks'], shape['width'], shape['num_layers']) == (
+      FLOW_DIM, FLOW_BLOCKS, FLOW_WIDTH, 4)
+  ours = flow_model.FlowPrior(FLOW_DIM, FLOW_BLOCKS, FLOW_WIDTH, 4, nnx.Rngs(0), seed=5)
+  mapping.assign(ours, mapping.flow_arrays(sd, path))
+  z = np.random.default_rng(1).normal(size=(5, FLOW_DIM)).astype(np.float32)
+  with torch.no_grad():
+    u_t, logdet_t = flow(torch.from_numpy(z))
+  u, logdet = ours.forward(jnp.asarray(z))
+  _rel_close(u, u_t.numpy())
+  _rel_close(logdet, logdet_t.numpy())
+  _rel_close(ours.inverse(u)[0], z, rtol=1e-3)
+
+
+def test_joint_reordering_is_a_permutation():
+  assert sorted(mapping.POSE_INDEX.tolist()) == list(range(51))
+  # Our pelvis (joint 0) comes from upstream's joint 6 (its "spine", 0.1 mm above the root).
+  assert mapping.POSE_INDEX[:3].tolist() == [18, 19, 20]
+
+
+class _Evil:
+
+  def __reduce__(self):
+    return (os.system, ('echo pwned > /dev/null',))
+
+
+def test_a_pickle_that_calls_code_is_refused(tmp_path):
+  path = tmp_path / 'evil.pth'
+  with zipfile.ZipFile(path, 'w') as z:
+    z.writestr('archive/data.pkl', pickle.dumps({'w': _Evil()}, protocol=2))
+    z.writestr('archive/version', '3\n')
+  for use_torch in (False, True):
+    with pytest.raises(pth.UnsafePickleError, match='evil.pth'):
+      pth.load_state_dict(str(path), use_torch=use_torch)
+
+
+def test_wrong_files_are_clear_errors(upstream_files, tmp_path):
+  _, _, net_path, flow_path = upstream_files
+  with pytest.raises(FileNotFoundError, match='missing.pth'):
+    pth.load_state_dict(str(tmp_path / 'missing.pth'))
+  (tmp_path / 'legacy.pth').write_bytes(b'\x80\x02not a zip')
+  with pytest.raises(ValueError, match='not a zip-format'):
+    pth.load_state_dict(str(tmp_path / 'legacy.pth'), use_torch=False)
+  with pytest.raises(ValueError, match='is this the flow'):
+    mapping.flow_arrays(pth.load_state_dict(net_path, use_torch=False), net_path)
+  sd = pth.load_state_dict(net_path, use_torch=False)
+  sd['decoder.n_out.bias'] = sd['decoder.n_out.bias'][:50]
+  sd['b_enc.extra'] = np.zeros(3, np.float32)
+  del sd['b_enc.mu_fn.beta']
+  with pytest.raises(ValueError) as err:
+    mapping.behavior_arrays(sd, net_path)
+  msg = str(err.value)
+  assert 'decoder.n_out.bias has shape (50,), expected (51,)' in msg
+  assert 'missing b_enc.mu_fn.beta' in msg and 'unexpected key b_enc.extra' in msg
+  ours = behavior_model.BehaviorModel(51, WIDTH + 1, nnx.Rngs(0))
+  arrays = mapping.behavior_arrays(pth.load_state_dict(net_path, use_torch=False))
+  with pytest.raises(ValueError, match='encoder.lstm.w: ours'):
+    mapping.assign(ours, arrays)
+  del flow_path
