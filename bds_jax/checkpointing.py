@@ -58,6 +58,25 @@ class Checkpointer:
           f'config.json beside it) or a new --workdir. Details: {e}') from e
     return restored['state'], dict(restored['meta'])
 
+  def restore_subtrees(self, step: int, abstract_subtrees: dict) -> dict:
+    """Restores only the named top-level entries of 'state' (e.g. the parameters).
+
+    Nothing else is read: no optimizer state is needed to load a trained model, so a loader
+    builds no optimizer. `abstract_subtrees` maps entry names to abstract trees (with the
+    shardings to restore onto).
+    """
+    args = ocp.args.PyTreeRestore(
+        item=abstract_subtrees, partial_restore=True,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_subtrees))
+    try:
+      restored = self._mngr.restore(step, args=ocp.args.Composite(state=args))
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(
+          f'Checkpoint {self.directory}/{step} does not hold {sorted(abstract_subtrees)} in the '
+          f'shapes its config.json describes (a different model, or an edited config.json?). '
+          f'Details: {e}') from e
+    return dict(restored['state'])
+
   def wait(self):
     self._mngr.wait_until_finished()
 

@@ -83,6 +83,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.gif_examples = 2                # source/transfer pairs in the GIF
   c.progress_bar = True
 
+  # Evaluators: bds_jax/evaluation/<type>.py, run every `every_steps` (0: not periodically) and,
+  # if `final`, after the last step (bds_jax/evaluation/common.py). The fields above set them.
+  c.evals = ml_collections.ConfigDict()
+  c.evals.eval = dict(type='batch_means', fn='eval_step', data='eval', prefix='eval/',
+                      every_steps=c.get_ref('eval_every_steps'))  # recon, KL, regressor loss
+  c.evals.reenactment = dict(type='reenactment_figure', data='eval', prefix='',
+                             examples=c.get_ref('gif_examples'),
+                             every_steps=c.get_ref('gif_every_steps'),
+                             final=c.get_ref('final_gif'))
+
   if preset == 'demo':
     c.model.width = 256
     c.model.regressor_widths = (256, 256, 128)

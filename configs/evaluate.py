@@ -23,6 +23,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.seed = 0
   c.batch_size = 256              # model inference batch
   c.flow_workdir = ''             # '' = <workdir>/flow when it holds a flow run
+  c.data_dir = ''                 # TFDS data dir of the run's dataset ('' = as in its config.json)
   c.progress_bar = True
 
   c.transfer = ml_collections.ConfigDict()

@@ -64,6 +64,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.video_format = 'gif'            # gif | mp4
   c.progress_bar = True
 
+  # Evaluators: bds_jax/evaluation/<type>.py, run every `every_steps` (0: not periodically) and,
+  # if `final`, after the last step (bds_jax/evaluation/common.py). The fields above set them.
+  c.evals = ml_collections.ConfigDict()
+  c.evals.eval = dict(type='batch_means', fn='eval_step', data='eval', prefix='eval/',
+                      every_steps=c.get_ref('eval_every_steps'))  # NLL, log-det, log-prob
+  c.evals.gaussianity = dict(type='ks_test', fn='eval_step', data='eval', prefix='eval/',
+                             codes=('flow', 'posterior'), alpha=c.get_ref('ks_alpha'),
+                             every_steps=c.get_ref('eval_every_steps'))
+  c.evals.samples = dict(type='sample_figures', data='eval', prefix='',
+                         seed=c.get_ref('seed') + 5,
+                         loop_behaviors=c.get_ref('sample_loop_behaviors'),
+                         video_format=c.get_ref('video_format'),
+                         every_steps=c.get_ref('gif_every_steps'), final=c.get_ref('final_gif'))
+
   if preset == 'upstream':
     c.flow.hidden_width = 2048
     c.flow.num_layers = 4

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from bds_jax import inference
+from bds_jax import runs
 from bds_jax.evaluation import hmp as hmp_suite
 from bds_jax.evaluation import runner
 from bds_jax.train import behavior as behavior_trainer
@@ -135,11 +135,11 @@ def test_cli(behavior_workdir, tmp_path):
 def test_old_run_configs_get_new_defaults(tmp_path):
   (tmp_path / 'config.json').write_text(json.dumps(
       {'trainer': 'behavior', 'model': {'width': 8, 'regressor_widths': [4, 2]}}))
-  cfg = inference.read_config(str(tmp_path), 'behavior')
+  cfg = runs.read_config(str(tmp_path), 'behavior')
   assert cfg.model.width == 8 and cfg.model.regressor_widths == (4, 2)
   assert cfg.model.compute_dtype == 'float32'  # a field this run's config predates
   with pytest.raises(ValueError, match="holds a 'behavior' run, not a 'flow' run"):
-    inference.read_config(str(tmp_path), 'flow')
+    runs.read_config(str(tmp_path), 'flow')
 
 
 def test_resampling_to_50hz_is_exact_for_linear_motion():

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from bds_jax import inference
+from bds_jax import runs
 from bds_jax import metric_writer
 from bds_jax.metrics import gaussianity
 from bds_jax.models import flow as flow_lib
-from bds_jax.sampling import Sampler
 from bds_jax.train import flow as flow_trainer
 from configs import flow as flow_config
 
@@ -122,9 +121,10 @@ def test_sampling_api_and_sample_videos(behavior_workdir, tmp_path):
   samples = os.listdir(tmp_path / 'samples')
   assert 'sample_loop_step_0000004.gif' in samples and 'samples_step_0000004.gif' in samples
 
-  flow_run, behavior = inference.load_flow(str(tmp_path))
+  flow_run = runs.Run(str(tmp_path)).load_flow()
+  behavior = flow_run.behavior
   assert flow_run.step == 4 and behavior.step == 20
-  sampler = Sampler(behavior, flow_run)
+  sampler = flow_run.sampler()
   for prior in ('flow', 'gaussian'):
     z = sampler.sample_codes(3, jax.random.key(0), prior)
     assert z.shape == (3, behavior.config.model.width)
@@ -141,7 +141,7 @@ def test_sampling_api_and_sample_videos(behavior_workdir, tmp_path):
   seg2 = sampler.decode(sampler.sample_codes(1, keys[1], 'flow'), chain[t:t + 1])[0]
   np.testing.assert_allclose(seg2, chain[t:2 * t + 1], atol=1e-4)
   with pytest.raises(ValueError, match="prior='flow' needs a trained flow"):
-    Sampler(behavior).sample_codes(2, jax.random.key(0), 'flow')
+    behavior.sampler().sample_codes(2, jax.random.key(0), 'flow')
   with pytest.raises(ValueError, match="prior='vae'"):
     sampler.sample_codes(2, jax.random.key(0), 'vae')
 

@@ -4,13 +4,16 @@ Overlapping windows of one sequence are near-copies, so any sequence feeding bot
 the held-out set into the classifier's training set.
 """
 
+import types
+
 import numpy as np
 import pytest
 
+from bds_jax.data import assembly
 from bds_jax.data.normalization import Normalizer
 from bds_jax.evaluation import context
 from bds_jax.evaluation import realism
-from bds_jax.train import behavior as behavior_trainer
+from bds_jax.evaluation import runner
 from configs import evaluate as eval_configs
 
 
@@ -54,9 +57,11 @@ def test_no_sequence_feeds_both_halves_through_the_suite(smoke_config, monkeypat
   (all kinds). Prior codes are tagged -1.
   """
   cfg = smoke_config
-  seqs = behavior_trainer.load_split(cfg, cfg.data.eval_split)
-  test = behavior_trainer.make_windows(cfg, seqs, Normalizer.fit(seqs.poses))
-  ctx = context.EvalContext('tagged', None, object(), seqs, seqs, test, test, batch_size=8)
+  seqs = assembly.load_split(cfg.data, cfg.data.eval_split)
+  normalizer = Normalizer.fit(seqs.poses)
+  test = assembly.make_windows(cfg.data, seqs, normalizer)
+  ctx = context.Context('tagged', cfg, normalizer, test, test, batch_size=8,
+                        sampler=types.SimpleNamespace(has_flow=True))
   assert ctx.priors == ('gaussian', 'flow')  # a stand-in flow, so the flow kind runs too
 
   def tagged_window(seq, start):
@@ -74,7 +79,7 @@ def test_no_sequence_feeds_both_halves_through_the_suite(smoke_config, monkeypat
     return dict.fromkeys(('heldout_accuracy', 'heldout_auc', 'paper_mean_p_real_fake_train',
                           'heldout_mean_p_real_fake'), 0.5)
   monkeypatch.setattr(realism.probes, 'realism_classifier', classifier)
-  out = realism.run(ctx, eval_configs.get_config('smoke'))
+  out = runner.run_suite('realism', ctx, eval_configs.get_config('smoke'))
 
   def sources(x):
     return {int(t) for t in np.unique(x[..., 0])} - {-1}

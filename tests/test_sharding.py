@@ -14,7 +14,7 @@ import textwrap
 import jax
 import numpy as np
 
-from bds_jax import inference
+from bds_jax import runs
 from bds_jax.train import behavior as trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,6 +114,6 @@ def test_two_process_distributed_run_trains_and_checkpoints(data_dir, tmp_path):
   ckpt = tmp_path / 'checkpoints' / '10'
   assert sorted(os.listdir(ckpt / 'data_iter')) == [
       'commit_success.txt', 'process_0-of-2.json', 'process_1-of-2.json']
-  run = inference.load_behavior(str(tmp_path))  # the 4-device checkpoint, read on 1 device
+  run = runs.Run(str(tmp_path)).load_behavior()  # the 4-device checkpoint, read on 1 device
   assert run.step == 10
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(run.params))

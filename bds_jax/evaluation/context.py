@@ -1,22 +1,28 @@
-"""What every evaluation suite needs: the trained run(s), their data, batched model calls.
+"""What an evaluator sees: the behavior model under evaluation, its data, batched model calls.
 
-The run's own config, normalization and checkpoint are used (read from its workdir); data are
-the run's dataset splits. Model calls are jitted and batched at a fixed batch size (the last
-batch is padded), so evaluation compiles each function once.
+evaluate.py builds a Context from a trained run (`load`): the run's own config, normalization
+and checkpoint, its dataset splits, and its flow prior when there is one. A trainer builds one
+from its current state and adds what only training has: named step functions (`fns`), fixed
+evaluation sets (`data`) and the run directory for figures (`workdir`); `at(state, step)` gives
+the Context of one evaluation. Model calls are jitted and batched at a fixed batch size (the
+last batch padded) and sharded over the mesh's data axis, so each function compiles once.
 """
 
-import dataclasses
-import functools
+import copy
 import logging
-import os
+from typing import Any, Callable
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from bds_jax import inference
-from bds_jax.data.sources import SequenceSet
+from bds_jax import runs
+from bds_jax import sampling
+from bds_jax import sharding
+from bds_jax.data import assembly
+from bds_jax.data.normalization import Normalizer
 from bds_jax.data.windows import Windows
-from bds_jax.train import behavior as behavior_trainer
+from bds_jax.evaluation import common
 
 log = logging.getLogger(__name__)
 
@@ -42,39 +48,64 @@ def check_config(given, run_config, workdir: str):
                      '\nPass the config (and preset/overrides) the run was trained with.')
 
 
-def batched(fn, arrays: tuple, batch_size: int):
-  """Applies fn(*chunk) over the leading axis in fixed-size (padded) chunks; concatenates."""
-  n = len(arrays[0])
-  outs = []
-  for i in range(0, n, batch_size):
-    chunk = [a[i:i + batch_size] for a in arrays]
-    m = len(chunk[0])
-    if m < batch_size:  # pad so every call has the same shape (no recompiles)
-      chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - m, axis=0)]) for c in chunk]
-    out = jax.device_get(fn(*chunk))
-    outs.append(jax.tree.map(lambda x, m=m: np.asarray(x)[:m], out))
-  return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
+class Context:
+  """The `ctx` of every evaluator's `run(ctx, **kwargs)`.
 
+  Attributes:
+    name: the run's name in reports.
+    config: the behavior run's config (dataset, window length, model variant).
+    normalizer: the behavior run's normalization.
+    train, test: windows of the train and evaluation splits (None where not needed).
+    batch_size: the global batch of batched model calls (divisible by the device count).
+    data_sharding: batches are sharded with it (None: the default device).
+    workdir: the run directory (figures go below it).
+    step, state: the train step and state being evaluated (training only).
+    fns: named functions fn(state, batch, index) of the trainer (training only); `outputs`
+      runs them over a named fixed set in `data`.
+    behavior, flow: the loaded runs.Behavior and runs.Flow (evaluate.py only), for reports.
+  """
 
-@dataclasses.dataclass
-class EvalContext:
-  """A trained behavior run (and optional flow) with its test and train data."""
-  name: str
-  behavior: inference.BehaviorRun
-  flow: inference.FlowRun | None
-  train_seqs: SequenceSet
-  test_seqs: SequenceSet
-  train: Windows
-  test: Windows
-  batch_size: int
+  def __init__(self, name: str, config, normalizer: Normalizer, train: Windows | None,
+               test: Windows | None, batch_size: int, data_sharding: NamedSharding | None = None,
+               *, sampler: sampling.Sampler | None = None,
+               make_sampler: Callable[[Any], sampling.Sampler] | None = None, workdir: str = '',
+               fns: dict | None = None, data: dict | None = None):
+    if data_sharding is not None:
+      sharding.per_process_batch_size(batch_size, 'batch_size')
+    self.name = name
+    self.config = config
+    self.normalizer = normalizer
+    self.train = train
+    self.test = test
+    self.batch_size = int(batch_size)
+    self.data_sharding = data_sharding
+    self.workdir = workdir
+    self.fns = dict(fns or {})
+    self.data = dict(data or {})
+    self.step = 0
+    self.state = None
+    self.behavior = self.flow = None
+    self._sampler = sampler
+    self._make_sampler = make_sampler
+    self._outputs = {}
 
+  def at(self, state, step: int) -> 'Context':
+    """This Context evaluating `state` after `step` updates (fresh caches)."""
+    ctx = copy.copy(self)
+    ctx.state, ctx.step, ctx._outputs = state, int(step), {}
+    if self._make_sampler is not None:
+      ctx._sampler = None
+    return ctx
+
+  # ------------------------------------------------------------------------------ the run
   @property
-  def config(self):
-    return self.behavior.config
-
-  @property
-  def normalizer(self):
-    return self.behavior.normalizer
+  def sampler(self) -> sampling.Sampler:
+    """The behavior model (and flow): while training, a host-local copy of the state's."""
+    if self._sampler is None:
+      if self._make_sampler is None:
+        raise ValueError('This evaluation context has no model to sample from.')
+      self._sampler = self._make_sampler(self.state)
+    return self._sampler
 
   @property
   def seq_len(self) -> int:
@@ -84,49 +115,86 @@ class EvalContext:
   def frame_lag(self) -> int:
     return self.config.data.frame_lag
 
-  def posterior(self, x):
-    """x (N, seq_len, D) normalised -> (mu, logstd), each (N, Z)."""
-    return batched(functools.partial(inference.posterior, self.behavior.model_def,
-                                     self.behavior.params), (x,), self.batch_size)
+  @property
+  def train_seqs(self):
+    return self.train.seqs
 
-  def decode(self, z, start, steps: int | None = None):
-    """Codes (N, Z) from normalised start postures (N, D) -> (N, steps, D) normalised."""
-    steps = steps or self.seq_len
-    return batched(lambda z, s: inference.decode(self.behavior.model_def, self.behavior.params,
-                                                 z, s, steps), (z, start), self.batch_size)
-
-  def prior_codes(self, n: int, key, prior: str):
-    """n codes from N(0, I) ('gaussian') or the flow ('flow'), drawn in batches."""
-    from bds_jax.sampling import Sampler  # pylint: disable=g-import-not-at-top
-    sampler = Sampler(self.behavior, self.flow)
-    keys = jax.random.split(key, -(-n // self.batch_size))
-    codes = [np.asarray(sampler.sample_codes(self.batch_size, k, prior)) for k in keys]
-    return np.concatenate(codes)[:n]
+  @property
+  def test_seqs(self):
+    return self.test.seqs
 
   @property
   def priors(self) -> tuple[str, ...]:
-    return ('gaussian', 'flow') if self.flow is not None else ('gaussian',)
+    return ('gaussian', 'flow') if self.sampler.has_flow else ('gaussian',)
+
+  # ------------------------------------------------------------------------------ model calls
+  def posterior(self, x):
+    """x (N, seq_len, D) normalised -> (mu, logstd), each (N, Z)."""
+    s = self.sampler
+    return common.batched(lambda x: sampling.posterior(s.model_def, s.params, x), (x,),
+                          self.batch_size, self.data_sharding)
+
+  def decode(self, z, start, steps: int | None = None):
+    """Codes (N, Z) from normalised start postures (N, D) -> (N, steps, D) normalised."""
+    s, steps = self.sampler, steps or self.seq_len
+    return common.batched(lambda z, st: sampling.decode(s.model_def, s.params, z, st, steps),
+                          (z, start), self.batch_size, self.data_sharding)
+
+  def prior_codes(self, n: int, key, prior: str):
+    """n codes from N(0, I) ('gaussian') or the flow ('flow'), drawn in batches."""
+    keys = jax.random.split(key, -(-n // self.batch_size))
+    codes = [jax.device_get(self.sampler.sample_codes(self.batch_size, k, prior)) for k in keys]
+    return np.concatenate(codes)[:n]
+
+  def outputs(self, fn: str, data: str, inputs=('poses',)) -> list:
+    """Host outputs of the trainer's fns[fn](state, batch, index) on each batch of data[data].
+
+    Cached per evaluation, so evaluators sharing a function run it once.
+    """
+    cache_key = (fn, data, tuple(inputs))
+    if cache_key not in self._outputs:
+      if fn not in self.fns or data not in self.data:
+        raise ValueError(f'No step function {fn!r} (have {sorted(self.fns)}) or evaluation set '
+                         f'{data!r} (have {sorted(self.data)}) in this training run.')
+      arrays = {k: self.data[data][k] for k in inputs}
+      index_sharding = (NamedSharding(self.data_sharding.mesh, P())
+                        if self.data_sharding is not None else None)
+      outs = []
+      with jax.transfer_guard('disallow'):
+        for i, (batch, _) in enumerate(common.device_batches(arrays, self.batch_size,
+                                                             self.data_sharding)):
+          index = jax.device_put(np.int32(i), index_sharding)
+          outs.append(sharding.to_host(self.fns[fn](self.state, batch, index)))
+      self._outputs[cache_key] = outs
+    return self._outputs[cache_key]
 
 
 def default_flow_dir(workdir: str, flow_workdir: str = '') -> str | None:
   if flow_workdir:
     return flow_workdir
-  candidate = os.path.join(workdir, 'flow')
-  return candidate if os.path.exists(os.path.join(candidate, 'config.json')) else None
+  flow = runs.Run(workdir).flow_run()
+  return flow.path if flow else None
 
 
-def load(workdir: str, eval_config, flow_workdir: str = '', name: str = '') -> EvalContext:
-  behavior = inference.load_behavior(workdir)
+def load(workdir: str, eval_config, flow_workdir: str = '', name: str = '') -> Context:
+  """The Context of a trained behavior run (and its flow), on the run's own data.
+
+  `eval_config.data_dir`, when set, is where the run's dataset is read from instead of the
+  data dir recorded in its config.json.
+  """
+  data_dir = eval_config.get('data_dir') or None
+  run = runs.Run(workdir, data_dir)
+  behavior = run.load_behavior()
   flow = None
   flow_dir = default_flow_dir(workdir, flow_workdir)
   if flow_dir:
-    flow, _ = inference.load_flow(flow_dir, behavior=behavior)
+    flow = runs.Run(flow_dir, data_dir).load_flow(behavior=behavior)
     log.info('Flow prior from %s (step %d).', flow_dir, flow.step)
   cfg = behavior.config
-  train_seqs = behavior_trainer.load_split(cfg, cfg.data.train_split)
-  test_seqs = behavior_trainer.load_split(cfg, cfg.data.eval_split)
-  train = behavior_trainer.make_windows(cfg, train_seqs, behavior.normalizer)
-  test = behavior_trainer.make_windows(cfg, test_seqs, behavior.normalizer)
-  return EvalContext(name or cfg.model.variant, behavior, flow, train_seqs, test_seqs, train,
-                     test, eval_config.batch_size)
-
+  train = assembly.load_windows(cfg.data, cfg.data.train_split, behavior.normalizer)
+  test = assembly.load_windows(cfg.data, cfg.data.eval_split, behavior.normalizer)
+  ctx = Context(name or cfg.model.variant, cfg, behavior.normalizer, train, test,
+                eval_config.batch_size, sharding.batch_sharding(sharding.make_mesh()),
+                sampler=flow.sampler() if flow else behavior.sampler(), workdir=run.path)
+  ctx.behavior, ctx.flow = behavior, flow
+  return ctx

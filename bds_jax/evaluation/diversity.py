@@ -12,11 +12,11 @@ same distribution as a separate draw, at a fifth of the cost).
 import jax
 import numpy as np
 
-from bds_jax.evaluation.context import EvalContext
+from bds_jax.evaluation.context import Context
 from bds_jax.metrics import diversity
 
 
-def conditionings(ctx: EvalContext, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def conditionings(ctx: Context, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
   """n (start (D,), future (T, D)) pairs, normalised, drawn uniformly over valid positions."""
   lag, t = ctx.frame_lag, ctx.seq_len
   span = 2 * lag * t + 1  # the window and its future
@@ -36,20 +36,20 @@ def conditionings(ctx: EvalContext, n: int, seed: int) -> tuple[np.ndarray, np.n
   return np.stack(starts), np.stack(futures)
 
 
-def run(ctx: EvalContext, cfg) -> dict:
-  c = cfg.diversity
-  ns = sorted(int(n) for n in c.num_samples)
-  starts, futures = conditionings(ctx, c.num_conditionings, cfg.seed + 4)
+def run(ctx: Context, *, seed: int, num_conditionings: int, num_samples):
+  """Yields the number of conditionings, then per prior {N: {ASD, FSD, APD, ADE, FDE}}."""
+  ns = sorted(int(n) for n in num_samples)
+  starts, futures = conditionings(ctx, num_conditionings, seed + 4)
   num, n_max = len(starts), ns[-1]
   futures_m = ctx.normalizer.denormalize(futures)
-  out = {'num_conditionings': int(num)}
-  key = jax.random.key(cfg.seed + 4)
+  yield 'num_conditionings', int(num)
+  key = jax.random.key(seed + 4)
   for i, prior in enumerate(ctx.priors):
     codes = ctx.prior_codes(num * n_max, jax.random.fold_in(key, i), prior)
     seqs = ctx.decode(codes, np.repeat(starts, n_max, axis=0))
     samples = ctx.normalizer.denormalize(seqs).reshape(num, n_max, *seqs.shape[1:-1], 17, 3)
-    out[prior] = {}
+    per_n = {}
     for n in ns:
       m = diversity.diversity_metrics(samples[:, :n], futures_m)
-      out[prior][str(n)] = {k.upper(): float(np.mean(v)) for k, v in m.items()}
-  return out
+      per_n[str(n)] = {k.upper(): float(np.mean(v)) for k, v in m.items()}
+    yield prior, per_n

@@ -31,8 +31,8 @@ renderings and on real test windows is shown for scale.
 import numpy as np
 
 from bds_jax import synthetic
-from bds_jax.evaluation.context import EvalContext
 from bds_jax.data.pipeline import fixed_windows
+from bds_jax.evaluation.context import Context
 from bds_jax.evaluation.transfer import t_values
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
@@ -107,13 +107,14 @@ def _mpjpe_table(pred, truth, ts) -> dict:
           **{str(k): float(err['per_frame'][transfer.TDE_INDICES[k]]) for k in ts}}
 
 
-def run(ctx: EvalContext, cfg) -> dict:
+def run(ctx: Context, *, seed: int, num_pairs: int, classifier_steps: int):
+  """Yields the pair counts and, per category, MPJPE tables and recognition accuracies."""
   if ctx.config.data.name != 'synthetic_motion':
-    return {'skipped': 'ground-truth transfer needs the synthetic_motion dataset'}
-  c = cfg.gt_transfer
+    yield 'skipped', 'ground-truth transfer needs the synthetic_motion dataset'
+    return
   seqs, lag, t = ctx.test_seqs, ctx.frame_lag, ctx.seq_len
   span = lag * t + 1
-  src, tgt = pairs(seqs, c.num_pairs, cfg.seed + 6, span)
+  src, tgt = pairs(seqs, num_pairs, seed + 6, span)
   source_m, start_m, truth_m, transition = source_and_truth(seqs, src, tgt, lag, t)
   norm = ctx.normalizer
   mu, _ = ctx.posterior(norm.normalize(source_m)[:, :-1])
@@ -129,8 +130,8 @@ def run(ctx: EvalContext, cfg) -> dict:
       for name, pred in predictions.items():
         out[cat][f'mpjpe_mm_{name}'] = _mpjpe_table(pred[mask], truth_m[mask], ts)
 
-  train = fixed_windows(ctx.train, c.num_pairs * 2, cfg.seed + 7, paired=False)
-  real = fixed_windows(ctx.test, c.num_pairs, cfg.seed + 8, paired=False)
+  train = fixed_windows(ctx.train, num_pairs * 2, seed + 7, paired=False)
+  real = fixed_windows(ctx.test, num_pairs, seed + 8, paired=False)
   behavior = seqs.labels[src]
   truth_n = norm.normalize(truth_m)
   extra = {}
@@ -140,10 +141,10 @@ def run(ctx: EvalContext, cfg) -> dict:
       extra[f'truth_{cat}'] = (truth_n[mask], behavior[mask])
   acc = probes.sequence_classifier_accuracy(
       train['poses'][:, :-1], train['label'], real['poses'][:, :-1], real['label'],
-      len(seqs.label_names), seed=cfg.seed, steps=c.classifier_steps, extra_test_sets=extra)
+      len(seqs.label_names), seed=seed, steps=classifier_steps, extra_test_sets=extra)
   for cat, mask in masks.items():
     if mask.any():
       out[cat]['recognition_accuracy'] = {'reenacted': acc[f'reenacted_{cat}_accuracy'],
                                           'truth': acc[f'truth_{cat}_accuracy']}
   out['recognition_real_test_windows'] = acc['test_accuracy']
-  return out
+  yield from out.items()

@@ -25,7 +25,7 @@ import numpy as np
 
 from bds_jax import skeleton
 from bds_jax.data import hmp as hmp_data
-from bds_jax.evaluation.context import EvalContext
+from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
 from bds_jax.metrics import hmp
 
@@ -58,35 +58,38 @@ def class_reference_motion(windows: hmp_data.HMPWindows) -> np.ndarray:
   return ref
 
 
-def run(ctx: EvalContext, cfg) -> dict:
-  h = cfg.hmp
-  windows = hmp_data.protocol_windows(ctx.test_seqs, h.observed, h.predicted, h.stride)
-  if h.max_windows and len(windows) > h.max_windows:
-    keep = np.unique(np.linspace(0, len(windows) - 1, h.max_windows).round().astype(int))
+def run(ctx: Context, *, seed: int, num_samples: int, observed: int, predicted: int,
+        stride: int, threshold: float, max_windows: int, classifier_checkpoint: str):
+  """Yields the protocol's settings, then per prior the metrics (see the module doc)."""
+  windows = hmp_data.protocol_windows(ctx.test_seqs, observed, predicted, stride)
+  if max_windows and len(windows) > max_windows:
+    keep = np.unique(np.linspace(0, len(windows) - 1, max_windows).round().astype(int))
     windows = hmp_data.HMPWindows(
         windows.observed[keep], windows.future[keep], windows.last_observed_abs[keep],
         windows.sequence[keep], windows.start[keep], windows.label[keep], windows.label_names)
-  n, k = len(windows), int(h.num_samples)
-  mmgt = hmp.multimodal_ground_truth(windows.last_observed, windows.future, h.threshold)
+  n, k = len(windows), int(num_samples)
+  mmgt = hmp.multimodal_ground_truth(windows.last_observed, windows.future, threshold)
   mm_apd = hmp.multimodal_apd(mmgt)
   if ctx.config.data.name == 'human36m':
     reference, reference_name = hmp.h36m_cmd_reference(windows.label_names), 'BeLFusion H36M'
   else:
     reference, reference_name = class_reference_motion(windows), 'test-split true futures'
   lag = ctx.frame_lag
-  steps = math.ceil(h.predicted / lag)
+  steps = math.ceil(predicted / lag)
   starts = ctx.normalizer.normalize(windows.last_observed_abs)  # (N, D)
-  extractor = (fid.feature_extractor(fid.load_motion_classifier(h.classifier_checkpoint))
-               if h.classifier_checkpoint else None)
+  extractor = (fid.feature_extractor(fid.load_motion_classifier(classifier_checkpoint))
+               if classifier_checkpoint else None)
   real_features = (fid.extract_features(extractor, windows.future)
                    if extractor is not None else None)
 
-  out = {'num_windows': int(n), 'num_samples': k, 'threshold': float(h.threshold),
-         'mean_multimodal_set_size': float(np.mean(mmgt.sizes)),
-         'cmd_reference': reference_name,
-         'prediction': PREDICTION_RULE.format(hz=50.0 / ctx.frame_lag)}
+  yield 'num_windows', int(n)
+  yield 'num_samples', k
+  yield 'threshold', float(threshold)
+  yield 'mean_multimodal_set_size', float(np.mean(mmgt.sizes))
+  yield 'cmd_reference', reference_name
+  yield 'prediction', PREDICTION_RULE.format(hz=50.0 / ctx.frame_lag)
   chunk = max(1, 4 * ctx.batch_size // k)
-  key = jax.random.key(cfg.seed + 5)
+  key = jax.random.key(seed + 5)
   for p, prior in enumerate(ctx.priors):
     per_window, gen_features = [], []
     for i in range(0, n, chunk):
@@ -95,7 +98,7 @@ def run(ctx: EvalContext, cfg) -> dict:
                               prior)
       pred = ctx.decode(codes, np.repeat(starts[ids], k, axis=0), steps)
       pred = ctx.normalizer.denormalize(pred).reshape(len(ids), k, steps, skeleton.NUM_JOINTS, 3)
-      full = resample(windows.last_observed_abs[ids][:, None], pred, lag, h.predicted)
+      full = resample(windows.last_observed_abs[ids][:, None], pred, lag, predicted)
       rel = hmp_data.to_root_relative(full)  # (b, K, predicted, 48)
       per_window.append(hmp.window_metrics(rel, windows.future[ids], window_ids=ids, mmgt=mmgt))
       if extractor is not None:
@@ -105,5 +108,4 @@ def run(ctx: EvalContext, cfg) -> dict:
                            mm_apd if np.any(mm_apd) else None)
     if extractor is not None:
       scores['FID'] = fid.fid_from_features(real_features, np.concatenate(gen_features))
-    out[prior] = scores
-  return out
+    yield prior, scores

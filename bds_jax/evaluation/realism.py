@@ -24,7 +24,7 @@ pair and mix cross-subject generalisation into the realism score.
 import jax
 import numpy as np
 
-from bds_jax.evaluation.context import EvalContext
+from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 
 PRIOR_NAMES = {'gaussian': 'prior', 'flow': 'flow'}
@@ -101,7 +101,7 @@ def draw(counts, labels, num: int, seed: int) -> dict:
   return {k: np.concatenate(v).astype(np.int64) for k, v in out.items()}
 
 
-def generated(ctx: EvalContext, n: int, seed: int) -> tuple:
+def generated(ctx: Context, n: int, seed: int) -> tuple:
   """The draw (see `draw`), real windows (n, T, D) and {kind: generated (n, T, D)}, normalised.
 
   Row i of every generated kind is made from real window i, so it belongs to draw['half'][i].
@@ -120,17 +120,16 @@ def generated(ctx: EvalContext, n: int, seed: int) -> tuple:
   return d, real, fakes
 
 
-def run(ctx: EvalContext, cfg) -> dict:
-  c = cfg.realism
-  d, real, fakes = generated(ctx, c.num_windows, cfg.seed + 3)
+def run(ctx: Context, *, seed: int, num_windows: int, steps: int):
+  """Yields the window counts, then one classifier's scores per generated kind."""
+  d, real, fakes = generated(ctx, num_windows, seed + 3)
   tr, te = d['half'] == TRAIN, d['half'] == HELDOUT
-  out = {'num_windows': int(len(real)), 'num_heldout_windows': int(te.sum()),
-         'num_sequences': {k: len(np.unique(d['seq'][m])) for k, m in (('train', tr),
-                                                                       ('heldout', te))}}
+  yield 'num_windows', int(len(real))
+  yield 'num_heldout_windows', int(te.sum())
+  yield 'num_sequences', {k: len(np.unique(d['seq'][m])) for k, m in (('train', tr),
+                                                                      ('heldout', te))}
   for kind, fake in fakes.items():
-    r = probes.realism_classifier(real[tr], fake[tr], real[te], fake[te],
-                                  seed=cfg.seed, steps=c.steps)
-    out[kind] = {'heldout_accuracy': r['heldout_accuracy'], 'heldout_auc': r['heldout_auc'],
+    r = probes.realism_classifier(real[tr], fake[tr], real[te], fake[te], seed=seed, steps=steps)
+    yield kind, {'heldout_accuracy': r['heldout_accuracy'], 'heldout_auc': r['heldout_auc'],
                  'paper_mean_p_real': r['paper_mean_p_real_fake_train'],
                  'heldout_mean_p_real': r['heldout_mean_p_real_fake']}
-  return out

@@ -165,6 +165,7 @@ def gt_transfer_table(results: dict, dataset: str) -> str:
   return '\n'.join(lines) + '\n'
 
 
+# Paper-style tables of the suites that have one; others get `generic_table`.
 TABLES = {'transfer': transfer_table, 'realism': realism_table, 'diversity': diversity_table,
           'hmp': hmp_table, 'gt_transfer': gt_transfer_table}
 
@@ -178,7 +179,24 @@ def write(out_dir: str, results: dict, dataset: str):
     for suite, r in run['suites'].items():
       by_suite.setdefault(suite, {})[run_name] = r
   for suite, per_run in by_suite.items():
-    _atomic(os.path.join(out_dir, f'{suite}.md'), TABLES[suite](per_run, dataset))
+    table = TABLES.get(suite)
+    _atomic(os.path.join(out_dir, f'{suite}.md'), table(per_run, dataset) if table
+            else generic_table(per_run, dataset, suite))
+
+
+def generic_table(results: dict, dataset: str, suite: str) -> str:
+  """Any other suite: one row per run and (flattened) metric."""
+  def flat(tree, prefix=''):
+    if isinstance(tree, dict):
+      for k, v in tree.items():
+        yield from flat(v, f'{prefix}{k}/' if isinstance(v, dict) else f'{prefix}{k}')
+    else:
+      yield prefix, tree
+  lines = [f'## {suite}{_dataset_note(dataset)}', '', '| model | metric | value |', '|---|---|---|']
+  for name, r in results.items():
+    for key, value in flat(r):
+      lines.append(f'| {name} | {key} | {_f(value, 4) if isinstance(value, float) else value} |')
+  return '\n'.join(lines) + '\n'
 
 
 def _atomic(path: str, text: str):

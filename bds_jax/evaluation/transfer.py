@@ -17,8 +17,8 @@ Reported (ours, then the paper-comparable variant where upstream differs):
 
 import numpy as np
 
-from bds_jax.evaluation.context import EvalContext
 from bds_jax.data.pipeline import fixed_windows
+from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
 
@@ -28,21 +28,22 @@ def t_values(seq_len: int) -> tuple[int, ...]:
   return tuple(t for t in transfer.TDE_T_VALUES if transfer.TDE_INDICES[t] < seq_len)
 
 
-def run(ctx: EvalContext, cfg) -> dict:
-  c = cfg.transfer
-  seed = cfg.seed
-  test = fixed_windows(ctx.test, c.num_windows, seed, paired=True, related=True)
-  train = fixed_windows(ctx.train, c.train_windows, seed + 1, paired=False)
+def run(ctx: Context, *, seed: int, num_windows: int, train_windows: int, probe_steps: int,
+        classifier_steps: int):
+  """Yields the Table 1 metrics of `num_windows` test transfer pairs (see the module doc)."""
+  test = fixed_windows(ctx.test, num_windows, seed, paired=True, related=True)
+  train = fixed_windows(ctx.train, train_windows, seed + 1, paired=False)
   xs = test['poses']  # (N, T + 1, D) normalised
   mu, logstd = ctx.posterior(xs[:, :-1])
   starts = test['paired_poses'][:, 0]
   cross = ctx.decode(mu, starts)
   ts = t_values(ctx.seq_len)
 
-  out = {'num_pairs': int(len(xs)), 'T': list(ts)}
-  out['TDE'] = _keys(transfer.tde(cross, xs, ts))
-  out['TDE_upstream'] = _keys(transfer.tde_upstream(cross, xs, ts))
-  out['TDE_metres'] = _keys(transfer.tde(cross, xs, ts, space='metres',
+  yield 'num_pairs', int(len(xs))
+  yield 'T', list(ts)
+  yield 'TDE', _keys(transfer.tde(cross, xs, ts))
+  yield 'TDE_upstream', _keys(transfer.tde_upstream(cross, xs, ts))
+  yield 'TDE_metres', _keys(transfer.tde(cross, xs, ts, space='metres',
                                          normalizer=ctx.normalizer))
 
   # d_beta: transfers decoded from a posterior sample, re-encoded.
@@ -50,31 +51,33 @@ def run(ctx: EvalContext, cfg) -> dict:
   deterministic = ctx.config.model.variant == 'cae'
   z = mu if deterministic else mu + np.exp(logstd) * rng.standard_normal(mu.shape, np.float32)
   mu_back, _ = ctx.posterior(ctx.decode(z, starts))
-  out['d_beta'] = transfer.d_beta(mu, mu_back)
+  yield 'd_beta', transfer.d_beta(mu, mu_back)
   mu_rel, _ = ctx.posterior(test['related_poses'][:, :-1])
-  out['d_beta_same_class_reference'] = transfer.d_beta(mu, mu_rel)
+  yield 'd_beta_same_class_reference', transfer.d_beta(mu, mu_rel)
   if len(mu) >= 64:
-    out['d_beta_upstream'] = transfer.d_beta(mu, mu_back, batch_size=64)
+    yield 'd_beta_upstream', transfer.d_beta(mu, mu_back, batch_size=64)
 
   # Probes: trained on train-split codes, scored on the test pairs' sources.
   mu_train, _ = ctx.posterior(train['poses'][:, :-1])
-  out['RE'], out['RE_paper_same_data'] = {}, {}
+  re_test, re_paper = {}, {}
   for t in ts:
     k = transfer.TDE_INDICES[t]
-    out['RE'][str(t)] = probes.posture_regression_error(
-        mu_train, train['poses'][:, k], mu, xs[:, k], seed=seed, steps=c.probe_steps)['test_re']
-    out['RE_paper_same_data'][str(t)] = probes.posture_regression_error_paper_same_data(
-        mu, xs[:, k], seed=seed, iterations=c.probe_steps)
+    re_test[str(t)] = probes.posture_regression_error(
+        mu_train, train['poses'][:, k], mu, xs[:, k], seed=seed, steps=probe_steps)['test_re']
+    re_paper[str(t)] = probes.posture_regression_error_paper_same_data(
+        mu, xs[:, k], seed=seed, iterations=probe_steps)
+  yield 'RE', re_test
+  yield 'RE_paper_same_data', re_paper
   num_classes = len(ctx.test_seqs.label_names)
   probe = probes.linear_probe_accuracy(mu_train, train['label'], mu, test['label'], num_classes,
-                                       seed=seed, steps=c.probe_steps)
-  out['acc'], out['acc_train'] = probe['test_accuracy'], probe['train_accuracy']
+                                       seed=seed, steps=probe_steps)
+  yield 'acc', probe['test_accuracy']
+  yield 'acc_train', probe['train_accuracy']
   gt = probes.sequence_classifier_accuracy(train['poses'][:, :-1], train['label'],
                                            xs[:, :-1], test['label'], num_classes, seed=seed,
-                                           steps=c.classifier_steps)
-  out['gt_acc'] = gt['test_accuracy']
-  out['chance_acc'] = float(np.max(np.bincount(test['label'])) / len(test['label']))
-  return out
+                                           steps=classifier_steps)
+  yield 'gt_acc', gt['test_accuracy']
+  yield 'chance_acc', float(np.max(np.bincount(test['label'])) / len(test['label']))
 
 
 def _keys(d: dict) -> dict:

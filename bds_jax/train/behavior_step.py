@@ -26,9 +26,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from bds_jax import skeleton
-from bds_jax.models.behavior import BehaviorModel, sample_posterior
-from bds_jax.models.regressor import PostureRegressor
+from bds_jax.models import build as model_build
+from bds_jax.models.behavior import sample_posterior
 from bds_jax.train import losses
 
 
@@ -43,17 +42,6 @@ class Setup:
   seq_len: int
   regressor_steps: int
   lr_schedule: Any  # step -> learning rate of the cVAE optimizer
-
-
-def create_models(config, key):
-  rngs = nnx.Rngs(params=key)
-  m = config.model
-  model = BehaviorModel(skeleton.POSE_DIM, m.width, rngs, lstm_impl=m.lstm_impl,
-                        compute_dtype=m.compute_dtype)
-  reg = PostureRegressor(m.width, skeleton.POSE_DIM, config.data.seq_len,
-                         tuple(m.regressor_widths), m.regressor_time_width, rngs,
-                         compute_dtype=m.compute_dtype)
-  return model, reg
 
 
 def make_optimizers(config, steps_per_epoch: int):
@@ -71,7 +59,7 @@ def make_optimizers(config, steps_per_epoch: int):
 def build(config, steps_per_epoch: int) -> tuple[Setup, dict]:
   """Creates the models and returns (Setup, initial train state)."""
   key = jax.random.key(config.seed)
-  model, reg = create_models(config, jax.random.fold_in(key, 0))
+  model, reg = model_build.create_models(config, jax.random.fold_in(key, 0))
   model_def, vae = nnx.split(model)
   reg_def, reg_params = nnx.split(reg)
   vae, reg_params = nnx.to_pure_dict(vae), nnx.to_pure_dict(reg_params)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from bds_jax.models import build as model_build
 from bds_jax.models import flow as flow_lib
 from bds_jax.models.behavior import sample_posterior
 
@@ -27,17 +28,8 @@ class Setup:
   tx: optax.GradientTransformation
 
 
-def create_flow(config, code_dim: int) -> flow_lib.FlowPrior:
-  f = config.flow
-  return flow_lib.FlowPrior(code_dim, f.num_blocks, f.hidden_width, f.num_layers,
-                            nnx.Rngs(params=jax.random.key(config.seed)),
-                            seed=f.permutation_seed, compute_dtype=f.compute_dtype)
-
-
 def build(config, code_dim: int, model_def) -> tuple[Setup, dict]:
-  flow = create_flow(config, code_dim)
-  flow_def, params, buffers = nnx.split(flow, nnx.Param, flow_lib.FixedPermutation)
-  params, buffers = nnx.to_pure_dict(params), nnx.to_pure_dict(buffers)
+  flow_def, params, buffers = model_build.split_flow(model_build.create_flow(config, code_dim))
   tx = optax.adam(config.optim.lr, b1=config.optim.b1, b2=config.optim.b2)
   state = {
       'step': jnp.zeros((), jnp.int32),
@@ -93,10 +85,12 @@ def train_step(setup: Setup, state: dict, vae, batch: dict):
 
 
 def eval_step(setup: Setup, state: dict, vae, batch: dict, key):
-  """Loss terms on posterior samples of held-out windows, plus u = T(z) and z themselves."""
+  """Loss terms (scalars) on posterior samples z of held-out windows, and the codes: T(z) as
+  'flow_codes' and z as 'posterior_codes', each (B, Z)."""
   z = posterior_codes(setup, vae, batch['poses'], key)
   flow = merge(setup, state['params'], state['buffers'])
   u, log_det = flow.forward(z)
   nll = 0.5 * jnp.mean(jnp.sum(u * u, axis=-1))
   return {'loss': nll - jnp.mean(log_det), 'nll': nll, 'log_det': jnp.mean(log_det),
-          'log_prob': jnp.mean(flow_lib.log_prob(flow, z))}, u, z
+          'log_prob': jnp.mean(flow_lib.log_prob(flow, z)), 'flow_codes': u,
+          'posterior_codes': z}

@@ -1,10 +1,14 @@
-"""The training loop shared by every trainer: logging, evaluation, figures, checkpoints, stops.
+"""The training loop shared by every trainer: logging, evaluators, checkpoints, stops.
 
-A trainer builds its state, jitted step and callbacks, then calls `run`. The state must be a
-dict with 'step' (completed updates) and 'bad_step' (first step with a non-finite loss, or -1).
-SIGTERM saves a checkpoint and returns (preemption-safe on one host). A NaN/inf loss raises
-before anything non-finite is checkpointed, and in-flight saves always finish, so the last
-checkpoint stays complete and good.
+A trainer builds its state, jitted step, data iterator and evaluators, then calls `run`. The
+state must be a dict with 'step' (completed updates) and 'bad_step' (first step with a
+non-finite loss, or -1). SIGTERM saves a checkpoint and returns (preemption-safe on one host).
+A NaN/inf loss raises before anything non-finite is checkpointed, and in-flight saves always
+finish, so the last checkpoint stays complete and good.
+
+The step runs under `jax.transfer_guard('disallow')`, as big_vision's trainer does: every copy
+between host and device in it must be explicit (`to_device` for the batch, `jax.device_get`
+for metrics), so a stray one fails loudly instead of stalling every step.
 """
 
 import dataclasses
@@ -13,7 +17,7 @@ import logging
 import os
 import signal
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
@@ -21,6 +25,7 @@ import tqdm
 
 from bds_jax import checkpointing
 from bds_jax import metric_writer
+from bds_jax import runs
 
 log = logging.getLogger(__name__)
 
@@ -71,111 +76,116 @@ def check_finite(state, ckpt: checkpointing.Checkpointer):
         'data.')
 
 
-def with_absolute_paths(config, fields):
-  """A copy of config whose (dotted) path fields are absolute.
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What the loop needs to know besides the state, the step and the data.
 
-  Runs record their config in config.json and later stages (the flow, evaluation) read it from
-  wherever they run; a relative data_dir would then point somewhere else.
+  Attributes:
+    name: progress-bar label, and the checkpoints' kind.
+    workdir: run directory: metrics.jsonl, tensorboard/ and final_metrics.json go there.
+    num_steps: total number of updates.
+    log_every_steps, checkpoint_every_steps: intervals.
+    progress_bar: show a tqdm bar.
+    meta: stored in every checkpoint's metadata (the config).
+    learning_rate: step -> learning rate, logged as train/lr (None: not logged).
   """
-  config = config.copy_and_resolve_references()
-  for field in fields:
-    *parents, leaf = field.split('.')
-    node = config
-    for p in parents:
-      node = node[p]
-    if node[leaf]:
-      node[leaf] = os.path.abspath(os.path.expanduser(node[leaf]))
-  return config
+  name: str
+  workdir: str
+  num_steps: int
+  log_every_steps: int
+  checkpoint_every_steps: int
+  progress_bar: bool = True
+  meta: dict = dataclasses.field(default_factory=dict)
+  learning_rate: Callable[[int], Any] | None = None
+
+  @classmethod
+  def from_config(cls, config, name: str, workdir: str, num_steps: int,
+                  learning_rate: Callable[[int], Any] | None = None) -> 'Settings':
+    return cls(name, workdir, int(num_steps), int(config.log_every_steps),
+               int(config.checkpoint_every_steps), bool(config.progress_bar),
+               {'config': config.to_dict(), 'kind': name}, learning_rate)
 
 
-def write_config(config, workdir: str, name: str = 'config.json'):
-  if jax.process_index() == 0:
-    path = os.path.join(workdir, name)
-    with open(path + '.tmp', 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
-    os.replace(path + '.tmp', path)
+class NoEvaluators:
+
+  def run(self, state, step, final=False):
+    del state, step, final
+    return {}
 
 
-def run(*, config, workdir: str, name: str, state: dict, train_step: Callable,
-        batches: Iterator, num_steps: int, ckpt: checkpointing.Checkpointer, data_iter,
-        evaluate: Callable[[dict], dict], figures: Callable[[dict, int], None] | None = None,
-        learning_rate: Callable[[int], float] | None = None,
+def run(settings: Settings, state: dict, train_step: Callable, data_iter,
+        to_device: Callable[[Any], Any], ckpt: checkpointing.Checkpointer, evaluators=None,
         hooks: Sequence[Callable[[int, dict], None]] = ()) -> TrainResult:
-  """Runs `train_step` from state['step'] to `num_steps`.
+  """Runs `train_step` from state['step'] to `settings.num_steps`.
 
   Args:
-    config: uses log_every_steps, eval_every_steps, checkpoint_every_steps, gif_every_steps,
-      final_gif and progress_bar, and is stored in every checkpoint's metadata.
-    workdir: run directory (metrics.jsonl, tensorboard/, final_metrics.json).
-    name: progress-bar label and checkpoint kind.
+    settings: see Settings.
     state: the (restored) train state.
-    train_step: jitted (state, batch) -> (state, metrics dict of scalars).
-    batches: yields device batches.
-    num_steps: total number of updates.
-    ckpt: where checkpoints go; `data_iter` (the grain iterator) is saved with each.
-    evaluate: state -> dict of scalars (logged under eval/).
-    figures: (state, step) -> None, writes figures; every gif_every_steps and at the end.
-    learning_rate: step -> lr, for logging.
+    train_step: jitted (state, device batch) -> (state, metrics dict of scalars).
+    data_iter: the grain iterator of host batches; its position is saved with each checkpoint.
+    to_device: host batch -> device batch (explicitly placed and sharded).
+    ckpt: where checkpoints go.
+    evaluators: an object whose `run(state, step, final=False)` runs the evaluators due at
+      `step` (after the last step: final=True) and returns their scalar metrics
+      (`bds_jax.evaluation.common.Evaluators`); they are logged and kept as the eval metrics.
     hooks: called as hook(step, metrics) after every step (tests use this).
   """
+  evaluators = evaluators or NoEvaluators()
   start = int(jax.device_get(state['step']))
-  writer = metric_writer.MetricWriter(workdir, resume_step=start)
-  meta = {'config': config.to_dict(), 'kind': name}
+  writer = metric_writer.MetricWriter(settings.workdir, resume_step=start)
+  num_steps = settings.num_steps
   step, eval_metrics = start, {}
   pending, t_last, step_last = [], time.perf_counter(), start
 
   def save():
     check_finite(state, ckpt)
-    ckpt.save(step, state, data_iter, meta=meta)
+    ckpt.save(step, state, data_iter, meta=settings.meta)
 
-  def do_eval():
-    out = {f'eval/{k}': float(v) for k, v in evaluate(state).items()}
-    writer.write_scalars(step, out)
-    return out
+  def evaluate(final=False):
+    out = {k: float(v) for k, v in evaluators.run(state, step, final).items()}
+    if out:
+      writer.write_scalars(step, out)
+      eval_metrics.update(out)
 
   try:
-    with StopFlag() as stop, tqdm.tqdm(total=num_steps, initial=start, desc=name,
-                                       disable=not config.progress_bar) as bar:
+    with StopFlag() as stop, tqdm.tqdm(total=num_steps, initial=start, desc=settings.name,
+                                       disable=not settings.progress_bar) as bar:
       while step < num_steps:
-        state, metrics = train_step(state, next(batches))
+        with jax.transfer_guard('disallow'):
+          state, metrics = train_step(state, to_device(next(data_iter)))
         step += 1
         pending.append(metrics)
         for hook in hooks:
           hook(step, metrics)
         bar.update(1)
-        if step % config.log_every_steps == 0 or step == num_steps:
+        if step % settings.log_every_steps == 0 or step == num_steps:
           check_finite(state, ckpt)
           now = time.perf_counter()
-          scalars = {k: float(np.mean([m[k] for m in jax.device_get(pending)]))
-                     for k in pending[0]}
+          with jax.transfer_guard('disallow'):
+            fetched = jax.device_get(pending)
+          scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
           scalars['steps_per_sec'] = (step - step_last) / (now - t_last)
-          if learning_rate is not None:
-            scalars['lr'] = float(learning_rate(step))
+          if settings.learning_rate is not None:
+            scalars['lr'] = float(settings.learning_rate(step))
           writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()})
           bar.set_postfix({k: f'{scalars[k]:.4g}' for k in PROGRESS_KEYS if k in scalars})
           pending, t_last, step_last = [], now, step
-        if step % config.eval_every_steps == 0:
-          eval_metrics = do_eval()
-        if figures and config.gif_every_steps and step % config.gif_every_steps == 0:
-          figures(state, step)
-        if step % config.checkpoint_every_steps == 0:
+        evaluate()
+        if step % settings.checkpoint_every_steps == 0:
           save()
         if stop.set:
           log.warning('SIGTERM: saving step %d and stopping.', step)
           if ckpt.latest_step() != step:
             save()
-          return TrainResult(state, step, eval_metrics, interrupted=True)
+          return TrainResult(state, step, dict(eval_metrics), interrupted=True)
 
     if ckpt.latest_step() != step:
       save()
-    if step % config.eval_every_steps or not eval_metrics:
-      eval_metrics = do_eval()
-    if figures and config.final_gif:
-      figures(state, step)
+    evaluate(final=True)
     if jax.process_index() == 0:
-      with open(os.path.join(workdir, 'final_metrics.json'), 'w') as f:
+      with open(os.path.join(settings.workdir, runs.FINAL_METRICS_FILE), 'w') as f:
         json.dump({'step': step, **eval_metrics}, f, indent=2)
-    return TrainResult(state, step, eval_metrics, interrupted=False)
+    return TrainResult(state, step, dict(eval_metrics), interrupted=False)
   finally:
     # Also on errors: finish in-flight saves so the last good checkpoint is complete.
     ckpt.wait()

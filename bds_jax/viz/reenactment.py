@@ -6,30 +6,26 @@ behavior) whose first frame is the new start posture; and the transfer, i.e. the
 behavior re-enacted from that start posture.
 """
 
+import jax
 import numpy as np
 
-from bds_jax import inference
-from bds_jax import sharding
 from bds_jax.viz import stick_figures
 
 
-def reenact(model_def, vae_params, source, start):
+def reenact(sampler, source, start):
   """source (B, T+1, D) normalised windows, start (B, D) -> (B, T+1, D) incl. the start frame."""
-  mu, _ = inference.posterior(model_def, vae_params, source[:, :-1])
-  out = inference.decode(model_def, vae_params, mu, start, source.shape[1] - 1)
-  return np.concatenate([start[:, None], np.asarray(out)], axis=1)
+  mu, _ = sampler.posterior(source[:, :-1])
+  out = sampler.decode_normalized(mu, start, source.shape[1] - 1)
+  return np.concatenate([start[:, None], jax.device_get(out)], axis=1)
 
 
-def write_gif(setup, state, eval_set, normalizer, config, path: str):
-  n = min(config.gif_examples, len(eval_set['poses']))
-  src = eval_set['poses'][:n]
-  tgt = eval_set['paired_poses'][:n]
-  params = sharding.host_local_copy(state['vae'])
-  self_rec = reenact(setup.model_def, params, src, src[:, 0])
-  transfer = reenact(setup.model_def, params, src, tgt[:, 0])
-  to_m = normalizer.denormalize
-  panels = [[('source', to_m(src[i])), ('self-reconstruction', to_m(self_rec[i])),
-             ('target start', to_m(tgt[i])), ('transfer', to_m(transfer[i]))]
-            for i in range(n)]
-  frames = stick_figures.render_frames(panels)
-  stick_figures.save_animation(path, frames, fps=50.0 / config.data.frame_lag)
+def write(path: str, sampler, source, target):
+  """Writes the figure of normalised windows `source` (B, T+1, D) and `target` (another
+  behavior each) with a `bds_jax.sampling.Sampler`'s model; .gif or .mp4 by the path."""
+  self_rec = reenact(sampler, source, source[:, 0])
+  transfer = reenact(sampler, source, target[:, 0])
+  to_m = sampler.normalizer.denormalize
+  panels = [[('source', to_m(source[i])), ('self-reconstruction', to_m(self_rec[i])),
+             ('target start', to_m(target[i])), ('transfer', to_m(transfer[i]))]
+            for i in range(len(source))]
+  stick_figures.save_animation(path, stick_figures.render_frames(panels), fps=sampler.fps)

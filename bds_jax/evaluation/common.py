@@ -1,0 +1,146 @@
+"""The evaluator protocol: registry, schedule, and the one batching helper.
+
+An evaluator is a module `bds_jax/evaluation/<type>.py` with a function
+
+    def run(ctx: Context, **kwargs) -> Iterator[tuple[str, value]]
+
+that yields named metrics (`bds_jax.evaluation.context.Context` is what it sees: the model,
+the data, batching; while training also the train state and the trainer's step functions).
+Config selects it, as in big_vision:
+
+    config.evals.<name> = dict(type='<module>', every_steps=N, final=True, prefix='eval/', **kw)
+
+Trainers run each entry every N steps (0: not periodically) and after the last step when
+`final` is set; the metrics are logged as `<prefix><metric>` and must then be scalars.
+evaluate.py runs the paper suites named by `eval_config.suites`, with `eval_config.<suite>` as
+keyword arguments (plus `seed`); their values may be nested dicts. A figure is an evaluator that
+writes files and yields nothing. So a new metric is one new module here, named in a config.
+"""
+
+import dataclasses
+import importlib
+import re
+from types import ModuleType
+from typing import Callable, Iterator
+
+import jax
+import numpy as np
+
+from bds_jax import sharding
+
+SCHEDULE_KEYS = ('type', 'every_steps', 'final', 'prefix')
+
+
+def get(type_name: str) -> ModuleType:
+  """The evaluator module `bds_jax/evaluation/<type_name>.py`."""
+  if not re.fullmatch(r'[a-z][a-z0-9_]*', type_name or ''):
+    raise ValueError(f'Evaluator type {type_name!r} must name a module of bds_jax/evaluation/.')
+  name = f'bds_jax.evaluation.{type_name}'
+  try:
+    module = importlib.import_module(name)
+  except ModuleNotFoundError as e:
+    if e.name != name:
+      raise
+    raise ValueError(f'Unknown evaluator type {type_name!r}: there is no '
+                     f'bds_jax/evaluation/{type_name}.py.') from None
+  if not callable(getattr(module, 'run', None)):
+    raise ValueError(f'bds_jax/evaluation/{type_name}.py is not an evaluator: it has no run().')
+  return module
+
+
+def collect(module: ModuleType, ctx, **kwargs) -> dict:
+  """Runs one evaluator and returns its metrics as a dict (in the order it yields them)."""
+  return dict(module.run(ctx, **kwargs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """One `config.evals` entry."""
+  name: str
+  module: ModuleType
+  every_steps: int
+  final: bool
+  prefix: str
+  kwargs: dict
+
+  def due(self, step: int) -> bool:
+    return self.every_steps > 0 and step % self.every_steps == 0
+
+
+def parse(evals) -> list[Spec]:
+  """`config.evals` (name -> dict with a type) -> Specs, in name order (ConfigDict sorts keys)."""
+  specs = []
+  for name, entry in (evals or {}).items():
+    entry = dict(entry)
+    if 'type' not in entry:
+      raise ValueError(f'config.evals.{name} needs a type (a module of bds_jax/evaluation/).')
+    specs.append(Spec(name, get(entry['type']), int(entry.get('every_steps', 0)),
+                      bool(entry.get('final', True)), str(entry.get('prefix', f'{name}/')),
+                      {k: v for k, v in entry.items() if k not in SCHEDULE_KEYS}))
+  return specs
+
+
+class Evaluators:
+  """A trainer's evaluators on one Context; `run(state, step)` is all the training loop calls."""
+
+  def __init__(self, evals, ctx):
+    self.specs = parse(evals)
+    self.ctx = ctx
+    self._last_step = {}
+
+  def run(self, state, step: int, final: bool = False) -> dict:
+    """Runs the evaluators due at `step` (final: those not yet run at this step); their metrics.
+
+    All of them see one Context, so step functions they share run once.
+    """
+    if final:
+      due = [s for s in self.specs if s.final and self._last_step.get(s.name) != step]
+    else:
+      due = [s for s in self.specs if s.due(step)]
+    out = {}
+    if due:
+      ctx = self.ctx.at(state, step)
+      for spec in due:
+        for key, value in spec.module.run(ctx, **spec.kwargs):
+          out[spec.prefix + key] = value
+        self._last_step[spec.name] = step
+    return out
+
+
+# ------------------------------------------------------------------------------ batching
+def device_batches(arrays: dict, batch_size: int, data_sharding=None,
+                   pad: bool = False) -> Iterator[tuple[dict, int]]:
+  """Fixed-size batches of host arrays (identical on every process) as device arrays.
+
+  Yields (batch, n) with n the number of real rows. Batches are sharded over the data axis of
+  `data_sharding`'s mesh (any number of devices and processes), or put on the default device
+  when it is None. Shapes stay static: without `pad` the remainder is dropped; with it, the
+  last batch repeats its last row to full size.
+  """
+  n = len(next(iter(arrays.values())))
+  stop = n if pad else n - batch_size + 1
+  for i in range(0, max(stop, 0), batch_size):
+    chunk = {k: np.asarray(v[i:i + batch_size]) for k, v in arrays.items()}
+    m = len(next(iter(chunk.values())))
+    if m < batch_size:
+      chunk = {k: np.concatenate([c, np.repeat(c[-1:], batch_size - m, axis=0)])
+               for k, c in chunk.items()}
+    if data_sharding is None:
+      yield jax.device_put(chunk), m
+    else:
+      yield sharding.shard_batch(chunk, data_sharding), m
+
+
+def batched(fn: Callable, arrays: tuple, batch_size: int, data_sharding=None):
+  """fn(*chunk) over the leading axis in fixed-size sharded batches; host outputs, concatenated.
+
+  Every output of fn must have the batch as its leading axis. Inputs are moved and outputs
+  fetched explicitly, under jax.transfer_guard('disallow').
+  """
+  keys = [f'a{i}' for i in range(len(arrays))]
+  outs = []
+  with jax.transfer_guard('disallow'):
+    for batch, m in device_batches(dict(zip(keys, arrays)), batch_size, data_sharding, pad=True):
+      out = sharding.to_host(fn(*[batch[k] for k in keys]))
+      outs.append(jax.tree.map(lambda x, m=m: np.asarray(x)[:m], out))
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)

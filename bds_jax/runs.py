@@ -1,0 +1,314 @@
+"""A training run's directory as one object: its layout, its config and its trained models.
+
+  run = runs.Run('runs/demo')          # what train.py wrote into --workdir
+  behavior = run.load_behavior()       # the cVAE: graph, trained parameters, normalizer
+  flow = run.load_flow()               # the flow prior in runs/demo/flow, over that cVAE
+  sampler = run.sampler()              # both as a bds_jax.sampling.Sampler
+
+A run directory holds:
+  config.json          the complete config the run was trained with
+  normalization.json   the train split's per-dimension mean and std (behavior runs)
+  checkpoints/<step>/  orbax checkpoints: the whole train state and the data-iterator position
+  flow/                a flow prior trained on this run's codes (itself a run directory)
+  eval/                evaluate.py's results.json and tables
+  metrics.jsonl, tensorboard/, final_metrics.json and figure folders, written while training.
+
+Reading a run needs no `configs/` module: config.json is read as stored, and fields added to
+the configs after a run was written get the value such runs used (`ADDED_FIELDS`). Loading a
+model builds its graph from the config (`bds_jax.models.build`) and restores only the
+parameters from the checkpoint; no optimizer is built.
+
+Paths recorded in config.json are absolute paths of the machine that trained the run. To use a
+run elsewhere, `Run(path, data_dir=...)` reads the dataset from another TFDS data dir (the flow
+run and its behavior run alike), and a flow run's relative `behavior_workdir` is resolved
+against the flow run's own folder.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+
+import jax
+import ml_collections
+from flax import nnx
+
+from bds_jax import checkpointing
+from bds_jax import sharding
+from bds_jax.data.normalization import Normalizer
+from bds_jax.models import build
+from bds_jax.sampling import Sampler
+
+CONFIG_FILE = 'config.json'
+NORMALIZATION_FILE = 'normalization.json'
+CHECKPOINT_DIR = 'checkpoints'
+FLOW_DIR = 'flow'
+EVAL_DIR = 'eval'
+FINAL_METRICS_FILE = 'final_metrics.json'
+
+# Per trainer: config fields added after runs were first written -> the value those runs used.
+# (`evals` is not listed: stored configs are read for the model and its data only, and training
+# always resumes with the config given on the command line.)
+ADDED_FIELDS = {
+    'behavior': {'model.compute_dtype': 'float32'},
+    'flow': {'flow.compute_dtype': 'float32'},
+}
+
+
+def _tuples(value):
+  """JSON lists back to the tuples the configs use."""
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  return value
+
+
+def read_config(path: str, expect_trainer: str | None = None) -> ml_collections.ConfigDict:
+  """The config stored in a run directory's config.json, with ADDED_FIELDS filled in."""
+  file = os.path.join(path, CONFIG_FILE)
+  if not os.path.exists(file):
+    raise FileNotFoundError(f'{file} does not exist: {path} is not a bds_jax training run '
+                            '(train.py writes config.json into its --workdir).')
+  with open(file) as f:
+    stored = json.load(f)
+  trainer = stored.get('trainer')
+  if expect_trainer and trainer != expect_trainer:
+    raise ValueError(f'{path} holds a {trainer!r} run, not a {expect_trainer!r} run.')
+  if trainer not in ADDED_FIELDS:
+    raise ValueError(f'{file}: unknown trainer {trainer!r}; expected one of '
+                     f'{sorted(ADDED_FIELDS)}.')
+  config = ml_collections.ConfigDict(_tuples(stored))
+  for dotted, value in ADDED_FIELDS[trainer].items():
+    *parents, leaf = dotted.split('.')
+    node = config
+    for p in parents:
+      if p not in node:
+        node[p] = ml_collections.ConfigDict()
+      node = node[p]
+    if leaf not in node:
+      node[leaf] = value
+  return config
+
+
+def absolute_paths(config, fields):
+  """A copy of config whose (dotted) path fields are absolute.
+
+  Runs record their config in config.json and later stages (the flow, evaluation) read it from
+  wherever they run; a relative data_dir would then point somewhere else.
+  """
+  config = config.copy_and_resolve_references()
+  for field in fields:
+    *parents, leaf = field.split('.')
+    node = config
+    for p in parents:
+      node = node[p]
+    if node[leaf]:
+      node[leaf] = os.path.abspath(os.path.expanduser(node[leaf]))
+  return config
+
+
+def _replicated(abstract):
+  """Abstract arrays placed replicated on a mesh of every device (what the steps expect)."""
+  repl = sharding.replicated(sharding.make_mesh())
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl), abstract)
+
+
+@dataclasses.dataclass(frozen=True)
+class Behavior:
+  """A trained behavior model: the cVAE's graph and parameters, and its normalizer."""
+  run: 'Run'
+  step: int
+  model_def: object
+  params: dict
+  normalizer: Normalizer
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.run.config
+
+  def model(self):
+    return nnx.merge(self.model_def, self.params)
+
+  def sampler(self, flow: 'Flow | None' = None) -> Sampler:
+    d = self.config.data
+    return Sampler(self.model_def, self.params, self.normalizer, seq_len=d.seq_len,
+                   frame_lag=d.frame_lag, flow_def=flow.flow_def if flow else None,
+                   flow_state={'params': flow.params, 'buffers': flow.buffers} if flow else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Flow:
+  """A trained flow prior and the behavior model whose codes it models."""
+  run: 'Run'
+  step: int
+  flow_def: object
+  params: dict
+  buffers: dict
+  behavior: Behavior
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.run.config
+
+  def flow(self):
+    return nnx.merge(self.flow_def, self.params, self.buffers)
+
+  def sampler(self) -> Sampler:
+    return self.behavior.sampler(self)
+
+
+class Run:
+  """A run directory (train.py's --workdir); see the module docstring for its layout.
+
+  Args:
+    path: the directory.
+    data_dir: if given, the TFDS data dir to read the run's dataset from, instead of the one
+      recorded in its config.json.
+  """
+
+  def __init__(self, path: str, data_dir: str | None = None):
+    self.path = os.path.abspath(path)
+    self.data_dir = os.path.abspath(data_dir) if data_dir else None
+
+  def __repr__(self):
+    return f'Run({self.path!r})'
+
+  # ------------------------------------------------------------------------------ layout
+  @property
+  def config_path(self) -> str:
+    return os.path.join(self.path, CONFIG_FILE)
+
+  @property
+  def normalization_path(self) -> str:
+    return os.path.join(self.path, NORMALIZATION_FILE)
+
+  @property
+  def checkpoint_dir(self) -> str:
+    return os.path.join(self.path, CHECKPOINT_DIR)
+
+  @property
+  def flow_dir(self) -> str:
+    return os.path.join(self.path, FLOW_DIR)
+
+  @property
+  def eval_dir(self) -> str:
+    return os.path.join(self.path, EVAL_DIR)
+
+  @property
+  def final_metrics_path(self) -> str:
+    return os.path.join(self.path, FINAL_METRICS_FILE)
+
+  def exists(self) -> bool:
+    return os.path.exists(self.config_path)
+
+  def create(self) -> 'Run':
+    """Makes the directory (for training into it); returns self."""
+    os.makedirs(self.path, exist_ok=True)
+    return self
+
+  # ------------------------------------------------------------------------------ config
+  @functools.cached_property
+  def config(self) -> ml_collections.ConfigDict:
+    config = read_config(self.path)
+    if self.data_dir:
+      config.data.data_dir = self.data_dir
+    return config
+
+  @property
+  def trainer(self) -> str:
+    return self.config.trainer
+
+  def write_config(self, config):
+    """Writes config.json atomically (process 0 only)."""
+    if jax.process_index() == 0:
+      with open(self.config_path + '.tmp', 'w') as f:
+        f.write(config.to_json_best_effort(indent=2))
+      os.replace(self.config_path + '.tmp', self.config_path)
+    self.__dict__.pop('config', None)
+
+  # ------------------------------------------------------------------------------ data
+  def normalizer(self) -> Normalizer:
+    return Normalizer.load(self.normalization_path)
+
+  def load_or_fit_normalizer(self, poses) -> Normalizer:
+    """The run's normalization; fitted on `poses` and saved (process 0) if not written yet."""
+    if os.path.exists(self.normalization_path):
+      return self.normalizer()
+    normalizer = Normalizer.fit(poses)
+    if jax.process_index() == 0:
+      normalizer.save(self.normalization_path)
+    return normalizer
+
+  # ------------------------------------------------------------------------------ checkpoints
+  def checkpointer(self, keep: int = 3, create: bool = True) -> checkpointing.Checkpointer:
+    return checkpointing.Checkpointer(self.checkpoint_dir, keep, create=create)
+
+  def _restore(self, step: int | None, abstract: dict) -> tuple[dict, int]:
+    ckpt = self.checkpointer(create=False)
+    try:
+      step = ckpt.latest_step() if step is None else step
+      if step is None:
+        raise FileNotFoundError(f'{self.checkpoint_dir} holds no checkpoint yet.')
+      if step not in ckpt.all_steps():
+        raise FileNotFoundError(f'{self.checkpoint_dir} has no step {step}; it has '
+                                f'{ckpt.all_steps()}.')
+      return ckpt.restore_subtrees(step, _replicated(abstract)), step
+    finally:
+      ckpt.close()
+
+  # ------------------------------------------------------------------------------ models
+  def load_behavior(self, step: int | None = None) -> Behavior:
+    """The behavior model of this (behavior) run at `step` (default: the latest)."""
+    config = self.config
+    if config.trainer != 'behavior':
+      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'behavior\' run.')
+    normalizer = self.normalizer()
+    model_def, abstract = build.abstract_behavior(config)
+    restored, step = self._restore(step, {'vae': abstract})
+    return Behavior(self, step, model_def, restored['vae'], normalizer)
+
+  def flow_run(self) -> 'Run | None':
+    """The flow run in this behavior run's flow/ folder, or None."""
+    run = Run(self.flow_dir, self.data_dir)
+    return run if run.exists() else None
+
+  def behavior_run(self) -> 'Run':
+    """The behavior run a flow run was trained on (its config's behavior_workdir)."""
+    config = self.config
+    if config.trainer != 'flow':
+      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'flow\' run.')
+    if not config.behavior_workdir:
+      raise ValueError(f'{self.config_path} names no behavior_workdir.')
+    return Run(os.path.join(self.path, config.behavior_workdir),
+               self.data_dir or config.data.data_dir or None)
+
+  def load_flow(self, step: int | None = None, behavior: Behavior | None = None) -> Flow:
+    """The flow prior of this run at `step` (default: the latest).
+
+    On a flow run, its behavior model is loaded from behavior_workdir (at the recorded
+    behavior_step) unless `behavior` is given. On a behavior run, the flow in its flow/ folder
+    is loaded over this run's behavior model.
+    """
+    if self.trainer == 'behavior':
+      flow_run = self.flow_run()
+      if flow_run is None:
+        raise FileNotFoundError(f'{self.flow_dir} holds no flow run (train one with '
+                                'configs/flow.py).')
+      return flow_run.load_flow(step, behavior or self.load_behavior())
+    config = self.config
+    if behavior is None:
+      behavior_step = None if config.behavior_step < 0 else config.behavior_step
+      behavior = self.behavior_run().load_behavior(behavior_step)
+    flow_def, params, buffers = build.abstract_flow(config, behavior.config.model.width)
+    restored, step = self._restore(step, {'params': params, 'buffers': buffers})
+    return Flow(self, step, flow_def, restored['params'], restored['buffers'], behavior)
+
+  def sampler(self, step: int | None = None) -> Sampler:
+    """A Sampler of this run's behavior model, with its flow prior when there is one."""
+    if self.trainer == 'flow':
+      return self.load_flow(step).sampler()
+    behavior = self.load_behavior(step)
+    if self.flow_run() is None:
+      return behavior.sampler()
+    return self.load_flow(behavior=behavior).sampler()
