@@ -25,12 +25,8 @@ Release quirks worth knowing:
 """
 
 import dataclasses
-import io
 import logging
-import pickle
-import re
 import warnings
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -38,22 +34,24 @@ import numpy as np
 
 from bds_jax.h36m import actions as actions_lib
 from bds_jax.h36m import kinematics
+from bds_jax.h36m import layouts
+from bds_jax.h36m import npz
 
-LAYOUTS = ('cdf', 'npz', 'expmap')
-SUBJECTS = ('S1', 'S5', 'S6', 'S7', 'S8', 'S9', 'S11')
+# Where each layout's files are, and which layout a directory holds: `layouts`; the npz reader:
+# `npz`. Their public names are also reachable from here.
+LAYOUTS = layouts.LAYOUTS
+SUBJECTS = layouts.SUBJECTS
+detect_layout = layouts.detect_layout
+NPZ_FILENAME = npz.NPZ_FILENAME
+load_npz_positions = npz.load_npz_positions
+UnsafePickleError = npz.UnsafePickleError
 NUM_JOINTS_32 = kinematics.NUM_JOINTS_32
 
-CDF_DIRS = ('MyPoseFeatures/D3_Positions', 'Poses_D3_Positions')
 CDF_VARIABLE = 'Pose'
-NPZ_FILENAME = 'data_3d_h36m.npz'
-NPZ_KEY = 'positions_3d'
-EXPMAP_DIRS = ('.', 'h3.6m/dataset')
 
 # No Human3.6M joint is ever this far from the capture-room origin; a larger value means the
 # units are wrong (e.g. millimetres in an npz that should hold metres).
 MAX_ABS_COORD_M = 50.0
-
-_SUBJECT_DIR_RE = re.compile(r'^S\d+$')
 
 logger = logging.getLogger(__name__)
 
@@ -159,102 +157,7 @@ def read_cdf_poses(path: str | Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# (b) VideoPose3D-style npz, read with a restricted unpickler.
-
-
-class UnsafePickleError(_BadInput):
-  """The npz asked to construct something a pose file never needs."""
-
-
-def _reconstruct_fn():
-  try:
-    from numpy._core import multiarray  # pylint: disable=g-import-not-at-top
-  except ImportError:  # NumPy 1.x.
-    from numpy.core import multiarray  # pylint: disable=g-import-not-at-top
-  return multiarray._reconstruct  # pylint: disable=protected-access
-
-
-# The only globals that `np.save` of a dict of float arrays writes (pickle protocol 3 in NumPy 1.x,
-# 4 in NumPy 2.x): ndarray.__reduce__ gives (_reconstruct, (ndarray, (0,), b'b'), state) and each
-# dtype reduces to numpy.dtype. The module of _reconstruct was renamed in NumPy 2. Dicts, strings,
-# tuples, bytes and numbers are built by opcodes and need no globals.
-_NPZ_GLOBALS = {
-    ('numpy._core.multiarray', '_reconstruct'): _reconstruct_fn,
-    ('numpy.core.multiarray', '_reconstruct'): _reconstruct_fn,
-    ('numpy', 'ndarray'): lambda: np.ndarray,
-    ('numpy', 'dtype'): lambda: np.dtype,
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-  """Unpickler that can build dicts, strings and NumPy arrays, and nothing else."""
-
-  def __init__(self, file, source: str):
-    # latin1 lets Python-2-era array buffers load, as np.load recommends.
-    super().__init__(file, encoding='latin1')
-    self._source = source
-
-  def find_class(self, module, name):
-    make = _NPZ_GLOBALS.get((module, name))
-    if make is None:
-      raise UnsafePickleError(
-          f'{self._source}: refusing to unpickle {module}.{name}; {NPZ_KEY} may only hold dicts, '
-          'strings and NumPy arrays. The file is not a genuine data_3d_h36m.npz and may be '
-          'malicious.')
-    return make()
-
-
-def load_npz_positions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
-  """Loads `positions_3d` from a data_3d_h36m.npz without trusting its pickle.
-
-  Args:
-    path: the npz file.
-
-  Returns:
-    {subject: {action key as stored: array}}; the arrays are validated later, per entry.
-
-  Raises:
-    ValueError: not a zip/npz, no `positions_3d`, truncated, or a pickle that asks for anything
-      beyond dicts, strings and arrays (UnsafePickleError).
-  """
-  member = NPZ_KEY + '.npy'
-  try:
-    with zipfile.ZipFile(path) as zf:
-      if member not in zf.namelist():
-        raise _BadInput(
-            f'{path}: no key {NPZ_KEY!r}; the npz holds '
-            f'{[n.removesuffix(".npy") for n in zf.namelist()]}.')
-      # Read the member fully first so zip-level damage (bad CRC, cut deflate stream) surfaces
-      # here, and the unpickler never sees a half stream.
-      raw = io.BytesIO(zf.read(member))
-    version = np.lib.format.read_magic(raw)
-    if version == (1, 0):
-      _, _, dtype = np.lib.format.read_array_header_1_0(raw)
-    elif version == (2, 0):
-      _, _, dtype = np.lib.format.read_array_header_2_0(raw)
-    else:
-      raise _BadInput(f'{path}: unsupported .npy format version {version} for {NPZ_KEY!r}.')
-    if dtype != np.dtype(object):
-      raise _BadInput(
-          f'{path}: {NPZ_KEY!r} has dtype {dtype}; expected a pickled dict (object array).')
-    obj = _RestrictedUnpickler(raw, str(path)).load()
-  except _BadInput:
-    raise
-  # Damaged zips and pickles fail in many ways (BadZipFile, zlib.error, EOFError, struct.error,
-  # UnpicklingError, ...); report all of them against the file.
-  except Exception as e:  # pylint: disable=broad-except
-    raise _BadInput(
-        f'{path}: cannot read {NPZ_KEY!r} (corrupt or truncated npz?): {type(e).__name__}: {e}'
-    ) from e
-
-  if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
-    obj = obj.item()
-  if not isinstance(obj, dict) or not all(
-      isinstance(s, str) and isinstance(v, dict) and all(isinstance(k, str) for k in v)
-      for s, v in obj.items()):
-    raise _BadInput(
-        f'{path}: {NPZ_KEY!r} must be a dict subject -> {{action: array}}, got {type(obj)}.')
-  return obj
+# (b) VideoPose3D-style npz: read by `npz.load_npz_positions`; each entry is validated here.
 
 
 def _npz_array(value, what: str) -> np.ndarray:
@@ -307,96 +210,6 @@ def read_expmap_poses(path: str | Path, root: str = 'zero') -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Layout detection.
-
-
-def _subject_dirs(base: Path) -> dict[str, Path]:
-  """The known subject folders under base; other S<k> folders are reported and ignored."""
-  found = {}
-  if not base.is_dir():
-    return found
-  for child in sorted(base.iterdir()):
-    if child.is_dir() and _SUBJECT_DIR_RE.match(child.name):
-      if child.name in SUBJECTS:
-        found[child.name] = child
-      else:
-        # Info, not warning: this runs on every listing, and the folder is simply not used.
-        logger.info('Ignoring %s: not one of the Human3.6M subjects %s.', child, SUBJECTS)
-  return found
-
-
-def _cdf_dirs(root: Path) -> dict[str, Path]:
-  found = {}
-  for subject, subject_dir in _subject_dirs(root).items():
-    for rel in CDF_DIRS:
-      if any((subject_dir / rel).glob('*.cdf')):
-        found[subject] = subject_dir / rel
-        break
-  return found
-
-
-def _expmap_dirs(root: Path) -> dict[str, Path]:
-  for rel in EXPMAP_DIRS:
-    found = {s: d for s, d in _subject_dirs(root / rel).items() if any(d.glob('*.txt'))}
-    if found:
-      return found
-  return {}
-
-
-def _present_layouts(root: Path) -> list[str]:
-  present = []
-  if _cdf_dirs(root):
-    present.append('cdf')
-  if (root / NPZ_FILENAME).is_file():
-    present.append('npz')
-  if _expmap_dirs(root):
-    present.append('expmap')
-  return present
-
-
-def _listing(root: Path, limit: int = 30) -> str:
-  """A short listing of what is in root (two levels), for error messages."""
-  if not root.is_dir():
-    return f'{root} does not exist or is not a directory.'
-  lines = []
-  for path in sorted(root.iterdir()):
-    lines.append(path.name + ('/' if path.is_dir() else ''))
-    if path.is_dir():
-      lines.extend(f'  {c.name}' + ('/' if c.is_dir() else '') for c in sorted(path.iterdir()))
-  if not lines:
-    return f'{root} is empty.'
-  more = f'\n  ... and {len(lines) - limit} more' if len(lines) > limit else ''
-  return f'{root} contains:\n  ' + '\n  '.join(lines[:limit]) + more
-
-
-EXPECTED_LAYOUTS = f"""\
-Expected one of these Human3.6M layouts in the manual directory:
-  cdf:    <manual_dir>/<S>/MyPoseFeatures/D3_Positions/<Action> <sub>.cdf
-          (or <manual_dir>/<S>/Poses_D3_Positions/...), S in {', '.join(SUBJECTS)}
-  npz:    <manual_dir>/{NPZ_FILENAME}
-  expmap: <manual_dir>/S<k>/<action>_<sub>.txt (or <manual_dir>/h3.6m/dataset/S<k>/...)"""
-
-
-def detect_layout(manual_dir: str | Path) -> str:
-  """Returns 'cdf', 'npz' or 'expmap', whichever single layout manual_dir holds.
-
-  Raises:
-    ValueError: no layout (listing what was found and what was expected), or several (the caller
-      must then choose one explicitly).
-  """
-  root = Path(manual_dir)
-  present = _present_layouts(root)
-  if len(present) == 1:
-    return present[0]
-  if not present:
-    raise ValueError(
-        f'No Human3.6M poses found in {root}.\n{_listing(root)}\n{EXPECTED_LAYOUTS}')
-  raise ValueError(
-      f'{root} holds several Human3.6M layouts ({", ".join(present)}); choose one explicitly '
-      f'(layout=... or the matching builder config).')
-
-
-# ---------------------------------------------------------------------------------------------
 # The reader.
 
 
@@ -418,7 +231,7 @@ class H36MReader:
     """Constructs the reader.
 
     Args:
-      manual_dir: the directory holding one of the layouts (see `EXPECTED_LAYOUTS`).
+      manual_dir: the directory holding one of the layouts (see `layouts.EXPECTED_LAYOUTS`).
       layout: 'auto' (detect), 'cdf', 'npz' or 'expmap'.
       skip_bad_files: skip defective files (logged, listed in `skipped`) instead of raising.
       expmap_root: 'zero' or 'keep', see `kinematics.expmap_to_positions`.
@@ -431,10 +244,10 @@ class H36MReader:
       layout = detect_layout(self.root)
     elif layout not in LAYOUTS:
       raise ValueError(f"layout must be 'auto' or one of {LAYOUTS}, got {layout!r}.")
-    elif layout not in _present_layouts(self.root):
+    elif layout not in layouts.present_layouts(self.root):
       raise ValueError(
-          f'No {layout!r} Human3.6M layout found in {self.root}.\n{_listing(self.root)}\n'
-          f'{EXPECTED_LAYOUTS}')
+          f'No {layout!r} Human3.6M layout found in {self.root}.\n'
+          f'{layouts.listing(self.root)}\n{layouts.EXPECTED_LAYOUTS}')
     if expmap_root not in kinematics.ROOT_MODES:
       raise ValueError(f'expmap_root must be one of {kinematics.ROOT_MODES}, got {expmap_root!r}.')
     self.layout = layout
@@ -448,7 +261,7 @@ class H36MReader:
     """Files skipped so far (each once, however many passes met it)."""
     return list(self._skipped.values())
 
-  def _bad(self, source_file: str, error: _BadInput) -> None:
+  def _bad(self, source_file: str, error: ValueError) -> None:
     if not self.skip_bad_files:
       raise error
     if source_file not in self._skipped:
@@ -473,12 +286,12 @@ class H36MReader:
       yield _Entry(subject, action, sub, self._rel(path), lambda p=path: load(p))
 
   def _cdf_entries(self, subjects) -> Iterator[_Entry]:
-    files = [(s, f) for s, d in _cdf_dirs(self.root).items() if s in subjects
+    files = [(s, f) for s, d in layouts.cdf_dirs(self.root).items() if s in subjects
              for f in sorted(d.glob('*.cdf'))]
     return self._named_entries(files, lambda p: p.stem, read_cdf_poses)
 
   def _expmap_entries(self, subjects) -> Iterator[_Entry]:
-    files = [(s, f) for s, d in _expmap_dirs(self.root).items() if s in subjects
+    files = [(s, f) for s, d in layouts.expmap_dirs(self.root).items() if s in subjects
              for f in sorted(d.glob('*.txt'))]
     return self._named_entries(files, lambda p: p.stem,
                                lambda p: read_expmap_poses(p, root=self.expmap_root))
@@ -488,7 +301,7 @@ class H36MReader:
     if self._npz_cache is None:
       try:
         self._npz_cache = load_npz_positions(path)
-      except _BadInput as e:
+      except npz.NpzError as e:
         self._bad(NPZ_FILENAME, e)
         return
       for subject in sorted(set(self._npz_cache) - set(SUBJECTS)):
