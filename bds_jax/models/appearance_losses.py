@@ -1,0 +1,191 @@
+"""Losses of the appearance model (reference spec §4.3), as pure functions.
+
+Main objective (upstream code), differentiated w.r.t. the appearance model only:
+  L = ll_weight · L_ll + [step >= n_init_batches] · gamma · KL − w · min(L_reg, 1.2)
+  * L_ll, the perceptual likelihood: sum over six taps of weight · mean |f(x̂) − f(x)|, the
+    taps being the ImageNet-normalised image (a pixel L1; [P] says MSE, the code L1) and VGG19
+    relu1_2 ... relu5_2 (bds_jax/models/vgg.py), all weights 1. Without VGG weights the
+    fallback is |x̂ − x| (in [-1, 1]) + ssim_weight · (1 − SSIM) (ours, not upstream's).
+  * KL: per latent scale, the batch mean of Σ_{C,H,W} (−log σ + ½(σ² + μ²)) − ½·dim, then the
+    mean of the scales. gamma follows dual ascent towards the information budget (1000).
+    KL enters "after iteration n_init_batches = 4" (spec): `step` counts completed updates,
+    so the 5th update is the first with KL (the exact comparison upstream is not known);
+    gamma stays put until then.
+  * L_reg: the keypoint regressor's loss on the appearance means, the batch mean of the
+    (unsquared) L2 norm of the 2·J-vector of errors; targets in [0, 1]. The clamp at 1.2
+    stops the encoder's adversarial gradient once the regressor is that bad. The regressor's
+    parameters are held fixed here (stop_gradient), so this term trains only the encoder.
+    Upstream computed these means under no_grad, so its adversarial term carried no gradient
+    at all (spec §7.11, a no-op); here it reaches the appearance encoder through the means.
+
+The regressor trains on its own loss (`regressor_loss`) with the means as data, with a second
+optimizer; a trainer alternates the two (upstream: 5 regressor Adam steps at lr 1e-3 per main
+step, each on the means of another image of the same person).
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from bds_jax.models import vgg
+
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03  # Wang et al. (2004)
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  """Upstream's values (config/shape_and_pose_net.yaml; spec §4.3-4.4)."""
+  likelihood_weights: tuple[float, ...] = (1.0,) * 6  # input, relu1_2 ... relu5_2
+  ll_weight: float = 1.0
+  ssim_weight: float = 1.0        # the no-VGG fallback only
+  n_init_batches: int = 4
+  info_budget: float = 1000.0
+  gamma_step: float = 1e-5
+  adversary_weight: float = 4.0   # [P]: gamma_C = 1 (H3.6M, Market), 5 (DeepFashion)
+  adversary_clamp: float = 1.2
+
+
+def perceptual_loss(vgg_weights, pred, target, weights=(1.0,) * 6):
+  """(Σ_k w_k · mean |f_k(pred) − f_k(target)|, the six unweighted terms (6,))."""
+  if len(weights) != len(vgg.TAP_NAMES):
+    raise ValueError(f'likelihood_weights has {len(weights)} entries; the perceptual loss has '
+                     f'{len(vgg.TAP_NAMES)} terms {vgg.TAP_NAMES}.')
+  feats = vgg19_pair(vgg_weights, pred, target)
+  terms = jnp.stack([jnp.mean(jnp.abs(fp - jax.lax.stop_gradient(ft))) for fp, ft in feats])
+  return jnp.dot(jnp.asarray(weights, jnp.float32), terms), terms
+
+
+def vgg19_pair(vgg_weights, pred, target):
+  """One VGG pass over [pred; target]: a list of (pred tap, target tap)."""
+  taps = vgg.vgg19_features(vgg_weights, jnp.concatenate([pred, target], axis=0))
+  n = pred.shape[0]
+  return [(t[:n], t[n:]) for t in taps]
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA):
+  """Normalised 1D Gaussian taps (skimage's gaussian_weights=True: truncate 3.5 -> 11 taps)."""
+  x = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2.0
+  w = jnp.exp(-0.5 * jnp.square(x / sigma))
+  return w / jnp.sum(w)
+
+
+def _blur_valid(x, window):
+  """Separable Gaussian filter over H and W of (N, H, W, 1), valid region only."""
+  k = window.shape[0]
+  dn = ('NHWC', 'HWIO', 'NHWC')
+  x = jax.lax.conv_general_dilated(x, window.reshape(k, 1, 1, 1), (1, 1), 'VALID',
+                                   dimension_numbers=dn)
+  return jax.lax.conv_general_dilated(x, window.reshape(1, k, 1, 1), (1, 1), 'VALID',
+                                      dimension_numbers=dn)
+
+
+def ssim(a, b, data_range: float = 1.0):
+  """Mean SSIM per image of NHWC batches, (B,): Wang et al.'s settings as upstream's skimage
+  call (11x11 Gaussian window, σ = 1.5, K1 0.01, K2 0.03, population covariances), averaged
+  over channels and the valid region (where the window fits; skimage crops the same border)."""
+  if a.shape != b.shape or a.ndim != 4:
+    raise ValueError(f'ssim expects two NHWC batches of one shape, got {a.shape}, {b.shape}.')
+  if min(a.shape[1:3]) < SSIM_WINDOW:
+    raise ValueError(f'ssim needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got '
+                     f'{a.shape[1:3]}.')
+  n, h, w, c = a.shape
+  to_planes = lambda x: x.astype(jnp.float32).transpose(0, 3, 1, 2).reshape(n * c, h, w, 1)
+  x, y = to_planes(a), to_planes(b)
+  window = gaussian_window()
+  mx, my = _blur_valid(x, window), _blur_valid(y, window)
+  vx = _blur_valid(x * x, window) - mx * mx
+  vy = _blur_valid(y * y, window) - my * my
+  cxy = _blur_valid(x * y, window) - mx * my
+  c1, c2 = (SSIM_K1 * data_range)**2, (SSIM_K2 * data_range)**2
+  s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+  return jnp.mean(s.reshape(n, -1), axis=-1)
+
+
+def likelihood(vgg_weights, pred, target, cfg: LossConfig):
+  """(L_ll, named terms): the perceptual loss, or pixel L1 + SSIM when vgg_weights is None.
+
+  pred and target are NHWC images in [-1, 1].
+  """
+  if vgg_weights is not None:
+    loss, terms = perceptual_loss(vgg_weights, pred, target, cfg.likelihood_weights)
+    return cfg.ll_weight * loss, {f'll_{n}': terms[i] for i, n in enumerate(vgg.TAP_NAMES)}
+  l1 = jnp.mean(jnp.abs(pred - target))
+  s = jnp.mean(ssim((pred + 1.0) * 0.5, (target + 1.0) * 0.5))
+  return cfg.ll_weight * (l1 + cfg.ssim_weight * (1.0 - s)), {'ll_l1': l1, 'll_ssim': s}
+
+
+def gaussian_kl(mu, logstd):
+  """KL(N(mu, σ²) || N(0, 1)) summed over all but the batch axis, averaged over the batch."""
+  per_sample = jnp.sum((-logstd + 0.5 * (jnp.exp(2.0 * logstd) + jnp.square(mu))).reshape(
+      mu.shape[0], -1), axis=-1)
+  return jnp.mean(per_sample) - 0.5 * (mu.size // mu.shape[0])
+
+
+def latent_kl(means, logstds):
+  """Mean over the latent scales of their KL (upstream averages the two scales)."""
+  return jnp.mean(jnp.stack([gaussian_kl(m, s) for m, s in zip(means, logstds)]))
+
+
+def dual_ascent(gamma, kl, info_budget: float, step_size: float):
+  """max(0, gamma + eta (KL - I)); the same rule as bds_jax.train.losses.dual_ascent, restated
+  here because models must not depend on the trainers."""
+  return jnp.maximum(0.0, gamma + step_size * (kl - info_budget))
+
+
+def update_gamma(gamma, kl, step, cfg: LossConfig):
+  """gamma after this step's KL: dual ascent once KL is in the loss, else unchanged."""
+  stepped = dual_ascent(gamma, kl, cfg.info_budget, cfg.gamma_step)
+  return jnp.where(step >= cfg.n_init_batches, stepped, gamma)
+
+
+def keypoint_l2(pred, target):
+  """Batch mean of the L2 norm of the whole (J, 2) error of each sample (not squared)."""
+  err = (pred - target).reshape(pred.shape[0], -1)
+  return jnp.mean(jnp.sqrt(jnp.sum(jnp.square(err), axis=-1)))
+
+
+def adversarial_term(reg_loss, clamp: float):
+  """min(L_reg, clamp): zero gradient once the regressor's loss is above the clamp."""
+  return jnp.minimum(reg_loss, clamp)
+
+
+def regressor_loss(reg_params, means, keypoints, *, reg_def):
+  """The regressor's own objective: keypoint_l2 of its prediction from the means, which are
+  data here (stop_gradient), so the appearance model gets nothing from this loss."""
+  reg = nnx.merge(reg_def, reg_params)
+  return keypoint_l2(reg([jax.lax.stop_gradient(m) for m in means]), keypoints)
+
+
+def main_loss(params, reg_params, vgg_weights, gamma, step, batch, key, *, model_def, reg_def,
+              cfg: LossConfig = LossConfig()):
+  """The appearance model's objective; differentiate w.r.t. `params` (argument 0).
+
+  Args:
+    params: appearance-model state (nnx.split of AppearanceModel, or its pure dict).
+    reg_params: regressor state; held fixed (stop_gradient), so its gradient here is zero.
+    vgg_weights: bds_jax.models.vgg.load_vgg19(...) output, or None for pixel L1 + SSIM.
+    gamma: the KL multiplier (float32 scalar); step: completed updates (int scalar).
+    batch: 'image' (B, S, S, 3) target in [-1, 1], 'appearance' (the encoder input: the image
+      itself or its part crops), 'stickman' (B, S, S, 3), 'keypoints' (B, J, 2) in [0, 1].
+    key: dropout and posterior noise.
+  Returns:
+    (loss, aux): aux holds the named likelihood terms, 'likelihood', 'kl', 'kl_weight',
+    'regressor_loss', 'logstd' (mean), and, gradient-free, the 'means' (for the regressor's
+    update) and the 'reconstruction'.
+  """
+  model = nnx.merge(model_def, params)
+  pred, means, logstds = model(batch['appearance'], batch['stickman'], key=key)
+  ll, aux = likelihood(vgg_weights, pred, batch['image'], cfg)
+  kl = latent_kl(means, logstds)
+  kl_weight = jnp.where(step >= cfg.n_init_batches, gamma, 0.0)
+  loss = ll + kl_weight * kl
+  reg = nnx.merge(reg_def, jax.lax.stop_gradient(reg_params))
+  reg_loss = keypoint_l2(reg(means), batch['keypoints'])
+  loss = loss - cfg.adversary_weight * adversarial_term(reg_loss, cfg.adversary_clamp)
+  aux.update(likelihood=ll, kl=kl, kl_weight=kl_weight, regressor_loss=reg_loss,
+             logstd=jnp.mean(jnp.stack([jnp.mean(s) for s in logstds])),
+             means=[jax.lax.stop_gradient(m) for m in means],
+             reconstruction=jax.lax.stop_gradient(pred))
+  return loss, aux
