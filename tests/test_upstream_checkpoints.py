@@ -17,7 +17,7 @@ from bds_jax.upstream import pth
 torch = pytest.importorskip('torch')
 import upstream_torch  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-WIDTH, FLOW_DIM, FLOW_BLOCKS, FLOW_WIDTH = 24, 16, 3, 32
+WIDTH, FLOW_DIM, FLOW_BLOCKS, FLOW_WIDTH = 24, 24, 3, 32  # the flow models the codes
 
 
 def _rel_close(a, b, rtol=1e-4):
@@ -125,3 +125,51 @@ def test_wrong_files_are_clear_errors(upstream_files, tmp_path):
   with pytest.raises(ValueError, match='encoder.lstm.w: ours'):
     mapping.assign(ours, arrays)
   del flow_path
+
+
+def test_converted_run_loads_evaluates_and_samples(upstream_files, tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from bds_jax import runs  # pylint: disable=g-import-not-at-top
+  net, flow, net_path, flow_path = upstream_files
+  rng = np.random.default_rng(3)
+  mean, std = rng.normal(size=51), rng.uniform(0.5, 2.0, size=51)  # upstream joint order
+  np.savez(tmp_path / 'stats.npz', mean=mean, std=std)
+  (tmp_path / 'config.yaml').write_text(
+      f'architecture:\n  dim_hidden_b: {WIDTH}\ndata:\n  seq_length: [50, 51]\n'
+      '  sequential_frame_lag: 2\n')
+  out = tmp_path / 'converted'
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  done = subprocess.run(
+      [sys.executable, '-m', 'bds_jax.convert_upstream', f'--model={net_path}',
+       f'--flow={flow_path}', f'--normalization={tmp_path / "stats.npz"}',
+       f'--config_yaml={tmp_path / "config.yaml"}', f'--out={out}'],
+      cwd=root, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert f'--config.model.width={WIDTH}' in done.stdout
+  run = runs.Run(str(out))
+  behavior = run.load_behavior()
+  assert behavior.step == 7 and behavior.config.model.width == WIDTH
+  np.testing.assert_allclose(behavior.normalizer.mean, mean[mapping.POSE_INDEX], rtol=1e-6)
+  poses = rng.normal(size=(2, 10, 17, 3)).astype(np.float32)  # metres, our joint order
+  x = behavior.normalizer.normalize(poses)
+  upstream_x = (poses.reshape(2, 10, 51)[..., np.argsort(mapping.POSE_INDEX)] - mean) / std
+  with torch.no_grad():
+    mu_t, _ = net.b_enc(torch.from_numpy(upstream_x.astype(np.float32)))
+  mu, _ = behavior.model().posterior(jnp.asarray(x))
+  _rel_close(mu, mu_t.numpy())
+  loaded_flow = run.load_flow()
+  with torch.no_grad():
+    u_t, _ = flow(mu_t)
+  u, _ = loaded_flow.flow().forward(mu)
+  _rel_close(u, u_t.numpy())
+  sampler = run.sampler()
+  z = sampler.sample_codes(3, jax.random.key(0), prior='flow')
+  assert np.asarray(sampler.decode(z, poses[:3, 0] if len(poses) >= 3 else
+                                   np.repeat(poses[:1, 0], 3, 0))).shape[:2] == (3, 51)
+  from configs import behavior as behavior_configs  # pylint: disable=g-import-not-at-top
+  from bds_jax import convert_upstream  # pylint: disable=g-import-not-at-top
+  with pytest.raises(FileExistsError, match='new --out'):
+    convert_upstream.convert(net_path, str(out), behavior_configs.get_config('h36m'),
+                             behavior.normalizer)
