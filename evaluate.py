@@ -20,6 +20,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from bds_jax import errors
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 config_flags.DEFINE_config_file('config', None, 'Behavior config the run was trained with.',
@@ -46,4 +48,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  errors.main_with_clear_errors(lambda: app.run(main, flags_parser=errors.parse_flags))

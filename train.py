@@ -16,6 +16,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from bds_jax import errors
+
 config_flags.DEFINE_config_file('config', None, 'Config file (with optional :preset).',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and figures.')
@@ -27,7 +29,8 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 FLAGS = flags.FLAGS
 
-TRAINERS = {'behavior': 'bds_jax.train.behavior', 'flow': 'bds_jax.train.flow'}
+TRAINERS = {'behavior': 'bds_jax.train.behavior', 'flow': 'bds_jax.train.flow',
+            'appearance': 'bds_jax.train.appearance'}
 
 
 def main(argv):
@@ -49,4 +52,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  errors.main_with_clear_errors(lambda: app.run(main, flags_parser=errors.parse_flags))

@@ -4,13 +4,43 @@ One place for checkpoint I/O, so moving to orbax's v1 API later is a one-file ch
 atomic (orbax writes to a temporary directory and renames on commit) and asynchronous; restores
 go against an abstract tree, so shapes and dtypes are checked and arrays land with the wanted
 sharding.
+
+A checkpoint that cannot be restored (truncated files after a crash or a full disk, say) is not
+fatal: `restore_latest` falls back to the newest one that restores and, for the run's writer,
+moves the bad ones aside into `checkpoints_quarantined/` (never deleting them).
 """
 
+import logging
 import os
+from typing import Callable
 
 import grain
 import jax
 import orbax.checkpoint as ocp
+
+from bds_jax import errors
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_SUFFIX = '_quarantined'
+
+
+class CheckpointError(errors.UserError):
+  """No checkpoint of a run could be restored, or one was trained with another config."""
+
+
+def _reason(e: BaseException) -> str:
+  """The first line of an error, without TensorStore's page of context."""
+  text = str(e).strip().splitlines()
+  return f'{type(e).__name__}: {text[0][:300] if text else ""}'
+
+
+def saved_steps(directory: str) -> list[int]:
+  """The steps with a finished checkpoint folder in `directory`, without opening orbax."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(n) for n in os.listdir(directory)
+                if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
 
 
 def abstract_like(tree):
@@ -51,12 +81,75 @@ class Checkpointer:
       items['data_iter'] = grain.checkpoint.CheckpointRestore(data_iter)
     try:
       restored = self._mngr.restore(step, args=ocp.args.Composite(**items))
-    except (ValueError, KeyError, TypeError) as e:
-      raise ValueError(
-          f'Checkpoint {self.directory}/{step} does not match the current configuration '
-          f'(different model sizes or variant?). Use the config it was trained with (see '
-          f'config.json beside it) or a new --workdir. Details: {e}') from e
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(f'Checkpoint {self.directory}/{step} cannot be restored '
+                            f'({_reason(e)}).') from e
     return restored['state'], dict(restored['meta'])
+
+  def read_meta(self, step: int) -> dict | None:
+    """The checkpoint's 'meta' item (config and kind), or None if it cannot be read."""
+    try:
+      return dict(self._mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+                  ['meta'])
+    except Exception:  # pylint: disable=broad-except
+      return None
+
+  def restore_latest(self, restore_step: Callable[[int], object],
+                     differences: Callable[[dict], list[str]] | None = None,
+                     quarantine: bool = False):
+    """`restore_step(step)` for the newest step where it succeeds; (result, step) or None.
+
+    A step that fails is reported with its reason, and the previous one is tried. If its
+    stored config (meta) differs from the current one (`differences(meta)` lists how), that is
+    not corruption but another config: CheckpointError, and nothing is moved. With `quarantine`,
+    the failed steps newer than the one restored are moved into checkpoints_quarantined/ (only
+    once one restores: if none does, nothing is moved, since that is more likely a mismatch
+    than every checkpoint being damaged).
+    """
+    steps = sorted(self.all_steps(), reverse=True)
+    failed = []
+    for step in steps:
+      try:
+        result = restore_step(step)
+      except Exception as e:  # pylint: disable=broad-except
+        meta = self.read_meta(step)
+        diff = differences(meta.get('config') or {}) if (meta and differences) else []
+        if diff:
+          raise CheckpointError(
+              f'Checkpoint {self.directory}/{step} was trained with another config, not '
+              'corrupt:\n  ' + '\n  '.join(diff)) from e
+        why = 'unreadable metadata' if meta is None else 'damaged or incomplete arrays'
+        log.warning('Checkpoint %s/%d cannot be restored (%s; %s); trying the previous one.',
+                    self.directory, step, why, _reason(e))
+        failed.append((step, e))
+        continue
+      if failed:
+        log.warning('Using checkpoint step %d of %s instead of step %d.', step,
+                    self.directory, failed[0][0])
+        if quarantine:
+          for bad, _ in failed:
+            self.quarantine(bad)
+      return result, step
+    if failed:
+      raise CheckpointError(
+          f'None of the checkpoints {[s for s, _ in failed]} in {self.directory} can be '
+          f'restored; the latest fails with {_reason(failed[0][1])}. Nothing was moved. Train '
+          'into a new --workdir, or move the broken step folders out of the way.'
+      ) from failed[0][1]
+    return None
+
+  def quarantine(self, step: int) -> str:
+    """Moves step's folder into <checkpoints>_quarantined/ (renamed, never deleted)."""
+    dest_dir = self.directory + QUARANTINE_SUFFIX
+    os.makedirs(dest_dir, exist_ok=True)
+    dest, n = os.path.join(dest_dir, str(step)), 1
+    while os.path.exists(dest):
+      n += 1
+      dest = os.path.join(dest_dir, f'{step}-{n}')
+    os.rename(os.path.join(self.directory, str(step)), dest)
+    self._mngr.reload()
+    log.warning('Moved the unrestorable checkpoint %s/%d to %s.', self.directory, step, dest)
+    return dest
 
   def restore_subtrees(self, step: int, abstract_subtrees: dict) -> dict:
     """Restores only the named top-level entries of 'state' (e.g. the parameters).
@@ -70,11 +163,11 @@ class Checkpointer:
         restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_subtrees))
     try:
       restored = self._mngr.restore(step, args=ocp.args.Composite(state=args))
-    except (ValueError, KeyError, TypeError) as e:
-      raise ValueError(
-          f'Checkpoint {self.directory}/{step} does not hold {sorted(abstract_subtrees)} in the '
-          f'shapes its config.json describes (a different model, or an edited config.json?). '
-          f'Details: {e}') from e
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(
+          f'Checkpoint {self.directory}/{step} cannot be restored into '
+          f'{sorted(abstract_subtrees)} as its config.json describes them ({_reason(e)}).'
+      ) from e
     return dict(restored['state'])
 
   def wait(self):

@@ -2,9 +2,12 @@
 
 Only process 0 writes. On resume, JSONL lines past the restored step (written by the
 interrupted run after its last checkpoint) are dropped, so the log matches the training state.
+The kept lines go to a new file that then replaces the old one, so a crash during the clean-up
+loses nothing; a cut-off last line (a kill or a full disk mid-write) is dropped with a warning.
 """
 
 import json
+import logging
 import os
 
 import jax
@@ -21,10 +24,10 @@ class MetricWriter:
       return
     os.makedirs(workdir, exist_ok=True)
     if os.path.exists(self.path):
-      with open(self.path) as f:
-        keep = [l for l in f if l.strip() and json.loads(l).get('step', 0) <= resume_step]
-      with open(self.path, 'w') as f:
-        f.writelines(keep)
+      keep = [r for r in read_jsonl(self.path) if r.get('step', 0) <= resume_step]
+      with open(self.path + '.tmp', 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in keep)
+      os.replace(self.path + '.tmp', self.path)
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self._tb = SummaryWriter(logdir=os.path.join(workdir, 'tensorboard'))
 
@@ -44,5 +47,17 @@ class MetricWriter:
 
 
 def read_jsonl(path: str) -> list[dict]:
+  """The rows of a JSONL file; a cut-off last line is dropped with a warning."""
   with open(path) as f:
-    return [json.loads(l) for l in f if l.strip()]
+    lines = [l for l in f if l.strip()]
+  rows = []
+  for i, line in enumerate(lines):
+    try:
+      rows.append(json.loads(line))
+    except ValueError as e:
+      if i < len(lines) - 1:
+        raise ValueError(f'{path}, line {i + 1}, is not JSON ({e}); only a cut-off last line '
+                         'is expected. Move the file aside to start a new log.') from e
+      logging.getLogger(__name__).warning('Dropping the cut-off last line of %s: %r', path,
+                                          line[:80])
+  return rows

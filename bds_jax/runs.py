@@ -6,9 +6,12 @@
   sampler = run.sampler()              # both as a bds_jax.sampling.Sampler
 
 A run directory holds:
-  config.json          the complete config the run was trained with
+  config.json          the complete config the run was created with (written once)
+  config_history.jsonl the fields changed on resume since, with the step they changed at
+  train.lock           the writer's lock: host and pid of the training process (run_lock.py)
   normalization.json   the train split's per-dimension mean and std (behavior runs)
   checkpoints/<step>/  orbax checkpoints: the whole train state and the data-iterator position
+  checkpoints_quarantined/  checkpoints that could not be restored, moved aside on resume
   flow/                a flow prior trained on this run's codes (itself a run directory)
   eval/                evaluate.py's results.json and tables
   metrics.jsonl, tensorboard/, final_metrics.json and figure folders, written while training.
@@ -27,6 +30,7 @@ against the flow run's own folder.
 import dataclasses
 import functools
 import json
+import logging
 import os
 
 import jax
@@ -34,6 +38,7 @@ import ml_collections
 from flax import nnx
 
 from bds_jax import checkpointing
+from bds_jax import run_lock
 from bds_jax import sharding
 from bds_jax.data.normalization import Normalizer
 from bds_jax.models import build
@@ -45,6 +50,8 @@ CHECKPOINT_DIR = 'checkpoints'
 FLOW_DIR = 'flow'
 EVAL_DIR = 'eval'
 FINAL_METRICS_FILE = 'final_metrics.json'
+
+log = logging.getLogger(__name__)
 
 # Per trainer: config fields added after runs were first written -> the value those runs used.
 # (`evals` is not listed: stored configs are read for the model and its data only, and training
@@ -247,9 +254,12 @@ class Run:
   def _restore(self, step: int | None, abstract: dict) -> tuple[dict, int]:
     ckpt = self.checkpointer(create=False)
     try:
-      step = ckpt.latest_step() if step is None else step
       if step is None:
-        raise FileNotFoundError(f'{self.checkpoint_dir} holds no checkpoint yet.')
+        restored = ckpt.restore_latest(lambda s: ckpt.restore_subtrees(s, _replicated(abstract)))
+        if restored is None:
+          raise FileNotFoundError(f'{self.checkpoint_dir} holds no checkpoint yet.')
+        log.info('Loaded step %d of %s.', restored[1], self.path)
+        return restored
       if step not in ckpt.all_steps():
         raise FileNotFoundError(f'{self.checkpoint_dir} has no step {step}; it has '
                                 f'{ckpt.all_steps()}.')
@@ -264,6 +274,9 @@ class Run:
     if config.trainer != 'behavior':
       raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'behavior\' run.')
     normalizer = self.normalizer()
+    """`abstract`'s entries at `step`; at step None, from the newest checkpoint that restores
+    (a damaged newer one is reported, and left where it is: readers move nothing)."""
+    run_lock.check_no_writer(self.path)
     model_def, abstract = build.abstract_behavior(config)
     restored, step = self._restore(step, {'vae': abstract})
     return Behavior(self, step, model_def, restored['vae'], normalizer)

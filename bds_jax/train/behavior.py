@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import jax
 
-from bds_jax import checkpointing
+from bds_jax import run_config
 from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import assembly
@@ -33,7 +33,7 @@ def train_and_evaluate(config, workdir: str,
                        hooks: Sequence[Callable[[int, dict], None]] = ()) -> loop.TrainResult:
   """Trains (or resumes) the behavior model in `workdir`; returns the final state."""
   config = runs.absolute_paths(config, ('data.data_dir', 'data.manual_dir'))
-  run = runs.Run(workdir).create()
+  run = run_config.open_for_training(config, workdir)
 
   # ---------------------------------------------------------------------------- data
   d = config.data
@@ -67,10 +67,7 @@ def train_and_evaluate(config, workdir: str,
 
   # ---------------------------------------------------------------------------- restore
   ckpt = run.checkpointer(config.keep_checkpoints)
-  if (last := ckpt.latest_step()) is not None:
-    state, _ = ckpt.restore(last, checkpointing.abstract_like(state), train_iter)
-    log.info('Resumed from step %d in %s.', last, run.path)
-  run.write_config(config)
+  state = loop.restore_latest(ckpt, state, train_iter, config) or state
 
   # ---------------------------------------------------------------------------- evaluators
   def make_sampler(state):  # host-local: figures are drawn on process 0 alone

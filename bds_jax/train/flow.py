@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 
 import jax
 
-from bds_jax import checkpointing
+from bds_jax import errors
+from bds_jax import run_config
 from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import assembly
@@ -31,10 +32,10 @@ log = logging.getLogger(__name__)
 def train_and_evaluate(config, workdir: str,
                        hooks: Sequence[Callable[[int, dict], None]] = ()) -> loop.TrainResult:
   if not config.behavior_workdir:
-    raise ValueError('--config.behavior_workdir is required: the --workdir of a trained '
+    raise errors.ConfigError('--config.behavior_workdir is required: the --workdir of a trained '
                      'behavior model (python train.py --config=configs/behavior.py ...).')
   config = runs.absolute_paths(config, ('behavior_workdir', 'data.data_dir'))
-  run = runs.Run(workdir).create()
+  run = run_config.open_for_training(config, workdir)
   behavior = runs.Run(config.behavior_workdir, config.data.data_dir or None).load_behavior(
       None if config.behavior_step < 0 else config.behavior_step)
   bcfg = behavior.config
@@ -62,10 +63,9 @@ def train_and_evaluate(config, workdir: str,
   setup, state = flow_step.build(config, bcfg.model.width, behavior.model_def)
   vae = jax.device_put(behavior.params, repl)
   ckpt = run.checkpointer(config.keep_checkpoints)
-  if (last := ckpt.latest_step()) is not None:
-    state, _ = ckpt.restore(last, checkpointing.abstract_like(jax.device_put(state, repl)),
-                            train_iter)
-    log.info('Resumed from step %d in %s.', last, run.path)
+  restored = loop.restore_latest(ckpt, jax.device_put(state, repl), train_iter, config)
+  if restored is not None:
+    state = restored
   else:
     init = pipeline.fixed_windows(train_windows, config.flow.actnorm_init_samples,
                                   seed=config.seed + 3, paired=False)
@@ -73,7 +73,6 @@ def train_and_evaluate(config, workdir: str,
         vae, jax.device_put(init['poses']), jax.random.key(config.seed + 3))
     state = jax.jit(functools.partial(flow_step.init_actnorm, setup))(state, z)
   state = jax.device_put(state, repl)
-  run.write_config(config)
 
   step_fn = jax.jit(functools.partial(flow_step.train_step, setup),
                     in_shardings=(repl, repl, data_sharding), out_shardings=(repl, repl),

@@ -2,9 +2,11 @@
 
 A trainer builds its state, jitted step, data iterator and evaluators, then calls `run`. The
 state must be a dict with 'step' (completed updates) and 'bad_step' (first step with a
-non-finite loss, or -1). SIGTERM saves a checkpoint and returns (preemption-safe on one host).
-A NaN/inf loss raises before anything non-finite is checkpointed, and in-flight saves always
-finish, so the last checkpoint stays complete and good.
+non-finite loss, or -1). SIGTERM and Ctrl-C (SIGINT) save a checkpoint and return
+(preemption-safe on one host); a second Ctrl-C aborts at once. A NaN/inf loss raises before
+anything non-finite is checkpointed, and in-flight saves always finish, so the last checkpoint
+stays complete and good. The run directory's lock (`bds_jax.run_config.open_for_training`) is
+released when the loop ends, however it ends.
 
 The step runs under `jax.transfer_guard('disallow')`, as big_vision's trainer does: every copy
 between host and device in it must be explicit (`to_device` for the batch, `jax.device_get`
@@ -24,7 +26,10 @@ import numpy as np
 import tqdm
 
 from bds_jax import checkpointing
+from bds_jax import errors
 from bds_jax import metric_writer
+from bds_jax import run_config
+from bds_jax import run_lock
 from bds_jax import runs
 
 log = logging.getLogger(__name__)
@@ -32,7 +37,7 @@ log = logging.getLogger(__name__)
 PROGRESS_KEYS = ('loss', 'recon', 'kl', 'nll', 'log_det')
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(errors.UserError, FloatingPointError):
   pass
 
 
@@ -45,35 +50,65 @@ class TrainResult:
 
 
 class StopFlag:
-  """Set by SIGTERM while active."""
+  """Set by SIGTERM or SIGINT while active; a second SIGINT raises KeyboardInterrupt."""
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self):
     self.set = False
-    self._previous = None
+    self.name = None
+    self._previous = {}
 
   def __enter__(self):
     try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
     except ValueError:  # not the main thread: no signal handling
-      self._previous = None
+      self._previous = {}
     return self
 
   def _handle(self, signum, frame):
-    del signum, frame
-    self.set = True
+    del frame
+    if self.set and signum == signal.SIGINT:
+      raise KeyboardInterrupt  # the second Ctrl-C: stop now, without the checkpoint
+    self.set, self.name = True, signal.Signals(signum).name
+    if signum == signal.SIGINT:
+      log.warning('Ctrl-C: saving a checkpoint after this step, then stopping (press Ctrl-C '
+                  'again to abort without it).')
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for s, previous in self._previous.items():
+      signal.signal(s, previous)
 
 
 def check_finite(state, ckpt: checkpointing.Checkpointer):
   bad = int(jax.device_get(state['bad_step']))
   if bad >= 0:
+    last = ckpt.latest_step()
+    good = ('no checkpoint was written yet' if last is None else
+            f'the last good checkpoint is step {last} in {ckpt.directory}')
     raise NonFiniteLossError(
-        f'Loss became NaN or inf at step {bad}; training stopped. The last good checkpoint is '
-        f'step {ckpt.latest_step()} in {ckpt.directory}. Lower the learning rate or check the '
-        'data.')
+        f'Loss became NaN or inf at step {bad}; training stopped, and {good}. Lower the '
+        'learning rate or check the data.')
+
+
+def restore_latest(ckpt: checkpointing.Checkpointer, state: dict, data_iter, config):
+  """The newest checkpoint that restores into `state`'s layout (and `data_iter`), or None.
+
+  A checkpoint that fails is logged and moved aside, and the one before it is used
+  (`Checkpointer.restore_latest`); one trained with a config that differs from `config` in
+  fields that change the model or data is an error listing them.
+  """
+  abstract = checkpointing.abstract_like(state)
+
+  def differences(stored):
+    return run_config.describe(run_config.differences(stored, config, config.trainer)[0])
+
+  restored = ckpt.restore_latest(lambda step: ckpt.restore(step, abstract, data_iter)[0],
+                                 differences, quarantine=jax.process_index() == 0)
+  if restored is None:
+    return None
+  log.info('Resumed from step %d in %s.', restored[1], os.path.dirname(ckpt.directory))
+  return restored[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +209,7 @@ def run(settings: Settings, state: dict, train_step: Callable, data_iter,
         if step % settings.checkpoint_every_steps == 0:
           save()
         if stop.set:
-          log.warning('SIGTERM: saving step %d and stopping.', step)
+          log.warning('%s: saving step %d and stopping.', stop.name, step)
           if ckpt.latest_step() != step:
             save()
           return TrainResult(state, step, dict(eval_metrics), interrupted=True)
@@ -188,6 +223,9 @@ def run(settings: Settings, state: dict, train_step: Callable, data_iter,
     return TrainResult(state, step, dict(eval_metrics), interrupted=False)
   finally:
     # Also on errors: finish in-flight saves so the last good checkpoint is complete.
-    ckpt.wait()
-    ckpt.close()
-    writer.close()
+    try:
+      ckpt.wait()
+      ckpt.close()
+      writer.close()
+    finally:
+      run_lock.release(settings.workdir)

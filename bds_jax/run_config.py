@@ -1,0 +1,179 @@
+"""Opening a run directory for training: config checks, the lock, and what may change on resume.
+
+  run = run_config.open_for_training(config, workdir)   # before any data is loaded
+
+1. `validate` checks widths, batch sizes, step counts and rates, so that a bad value is one
+   line now rather than a traceback from inside XLA later.
+2. The run directory is locked (`bds_jax.run_lock`; process 0 only).
+3. A new run writes config.json, once. A resumed run's config is compared with it (and with the
+   changes recorded since): fields that would change the model, the data or the normalisation
+   refuse to resume, each listed with the --config flag that restores it; fields in
+   SAFE_TO_CHANGE are accepted and appended to config_history.jsonl with the step they take
+   effect at. config.json itself is never rewritten once a checkpoint exists, so it always
+   describes the checkpoints.
+"""
+
+import json
+import logging
+import os
+import time
+
+import jax
+
+from bds_jax import checkpointing
+from bds_jax import errors
+from bds_jax import run_lock
+from bds_jax import runs
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = 'config_history.jsonl'
+
+# Per trainer: the config fields (dotted; a prefix covers the fields below it) a resumed run may
+# change. They set how long training goes, how often it logs, evaluates and checkpoints, and
+# where the same dataset is read from; none changes the model, the data, the normalisation or
+# the optimisation. Every other field must equal the run's (config.json).
+_LOOP = ('num_steps', 'num_epochs', 'log_every_steps', 'eval_every_steps', 'eval_batches',
+         'checkpoint_every_steps', 'keep_checkpoints', 'progress_bar', 'evals',
+         'gif_every_steps', 'final_gif')
+SAFE_TO_CHANGE = {
+    'behavior': _LOOP + ('gif_examples', 'data.data_dir', 'data.manual_dir', 'data.prepare',
+                         'data.num_threads', 'data.prefetch'),
+    'flow': _LOOP + ('ks_alpha', 'sample_loop_behaviors', 'video_format', 'data.data_dir',
+                     'data.num_threads', 'data.prefetch'),
+}
+
+# Validation by field name (the last part of its dotted path), for every trainer.
+_POSITIVE_INTS = ('width', 'hidden_width', 'batch_size', 'seq_len', 'frame_lag', 'num_blocks',
+                  'num_layers', 'log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints',
+                  'eval_batches', 'regressor_time_width', 'regressor_steps',
+                  'actnorm_init_samples', 'gif_examples')
+_NON_NEGATIVE_INTS = ('num_steps', 'eval_every_steps', 'gif_every_steps', 'every_steps')
+_POSITIVE_INT_TUPLES = ('regressor_widths',)
+
+
+def _flat(tree: dict, prefix: str = '') -> dict:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def _as_json(config) -> dict:
+  """The config's fields as config.json holds them (lists, not tuples), flattened."""
+  if not isinstance(config, dict):
+    config = json.loads(config.to_json_best_effort())
+  return _flat(json.loads(json.dumps(config)))
+
+
+def validate(config):
+  """Raises ConfigError (one line) for a value that cannot work."""
+  for field, v in _flat(config.to_dict()).items():
+    leaf = field.rpartition('.')[2]
+    bad = None
+    if isinstance(v, bool):
+      continue
+    if leaf in _POSITIVE_INTS and not (isinstance(v, int) and v > 0):
+      bad = 'must be a positive integer'
+    elif leaf in _NON_NEGATIVE_INTS and not (isinstance(v, int) and v >= 0):
+      bad = 'must be an integer >= 0'
+    elif leaf in _POSITIVE_INT_TUPLES and not all(isinstance(w, int) and w > 0 for w in v):
+      bad = 'must be positive integers'
+    elif (leaf == 'lr' or leaf.endswith('_lr')) and not (isinstance(v, (int, float)) and v > 0):
+      bad = 'must be a positive number'
+    if bad:
+      raise errors.ConfigError(f'--config.{field}={v!r}: {bad}.')
+  if config.get('num_steps', 1) == 0 and not config.get('num_epochs', 1) > 0:
+    raise errors.ConfigError(f'--config.num_epochs={config.num_epochs!r}: must be > 0 when '
+                             'num_steps is 0.')
+  batch = config.get('data', {}).get('batch_size')
+  if batch and batch % jax.device_count():
+    raise errors.ConfigError(f'--config.data.batch_size={batch}: must be divisible by the '
+                             f'{jax.device_count()} devices (it is the global batch).')
+
+
+def _safe(field: str, trainer: str) -> bool:
+  return any(field == p or field.startswith(p + '.') for p in SAFE_TO_CHANGE.get(trainer, _LOOP))
+
+
+def differences(stored: dict, config, trainer: str) -> tuple[dict, dict]:
+  """(unsafe, safe) differences {field: (stored value, new value)} between two configs."""
+  a, b = _as_json(stored), _as_json(config)
+  diff = {f: (a.get(f, '(absent)'), b.get(f, '(absent)')) for f in sorted(set(a) | set(b))
+          if a.get(f, '(absent)') != b.get(f, '(absent)')}
+  unsafe = {f: d for f, d in diff.items() if not _safe(f, trainer)}
+  return unsafe, {f: d for f, d in diff.items() if f not in unsafe}
+
+
+def describe(unsafe: dict) -> list[str]:
+  """One line per difference, with the flag that gives the run's value back."""
+  def flag(v):
+    return ','.join(map(str, v)) if isinstance(v, list) else v
+  return [f'{f}: the run has {old!r}, this config {new!r} (use --config.{f}={flag(old)})'
+          for f, (old, new) in unsafe.items()]
+
+
+def _history(run: runs.Run) -> list[dict]:
+  path = os.path.join(run.path, HISTORY_FILE)
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except ValueError:
+        log.warning('Ignoring a cut-off line in %s.', path)
+  return rows
+
+
+def effective_stored_config(run: runs.Run) -> dict:
+  """config.json with the changes recorded in config_history.jsonl applied (JSON, nested)."""
+  stored = json.loads(run.config.to_json_best_effort())
+  for row in _history(run):
+    for field, (_, new) in row.get('changes', {}).items():
+      *parents, leaf = field.split('.')
+      node = stored
+      for p in parents:
+        node = node.setdefault(p, {})
+      node[leaf] = new
+  return stored
+
+
+def open_for_training(config, workdir: str) -> runs.Run:
+  """Validates config, locks workdir and creates or checks the run in it; returns the Run."""
+  validate(config)
+  run = runs.Run(workdir).create()
+  if jax.process_index() == 0:
+    run_lock.acquire(run.path)
+  if not run.exists():
+    run.write_config(config)
+    return run
+  steps = checkpointing.saved_steps(run.checkpoint_dir)
+  unsafe, safe = differences(effective_stored_config(run), config, config.trainer)
+  if unsafe and not steps:
+    # Nothing trained yet (a first attempt failed early): start afresh with this config.
+    log.warning('%s holds no checkpoint yet; starting it again with the new config (%s).',
+                run.path, ', '.join(unsafe))
+    if jax.process_index() == 0 and os.path.exists(run.normalization_path):
+      os.remove(run.normalization_path)  # derived from the old data settings; refitted
+    run.write_config(config)
+    return run
+  if unsafe:
+    raise errors.ConfigError(
+        f'Cannot resume {run.path} with this config: these fields change the model, the data '
+        'or the normalisation its checkpoints were trained with:\n  '
+        + '\n  '.join(describe(unsafe))
+        + '\nResume with the run\'s values, or train into a new --workdir. Fields that may '
+        f'change on resume: {", ".join(SAFE_TO_CHANGE.get(config.trainer, _LOOP))}.')
+  if safe and jax.process_index() == 0:
+    step = max(steps) if steps else 0
+    log.info('Resuming %s at step %d with changed %s (recorded in %s).', run.path, step,
+             ', '.join(f'{f}={new!r}' for f, (_, new) in safe.items()), HISTORY_FILE)
+    with open(os.path.join(run.path, HISTORY_FILE), 'a') as f:
+      f.write(json.dumps({'step': step, 'time': time.time(),
+                          'changes': {k: list(v) for k, v in safe.items()}}) + '\n')
+  return run
