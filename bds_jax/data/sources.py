@@ -17,6 +17,8 @@ from bds_jax import skeleton
 DATASETS = {
     'synthetic_motion': ('tfds_builders.synthetic_motion', 'behavior', True),
     'human36m': ('tfds_builders.human36m', 'action', False),
+    # Images (the appearance model): read through bds_jax/data/images.py, not load_split.
+    'synthetic_people': ('tfds_builders.synthetic_people', 'behavior', True),
 }
 
 

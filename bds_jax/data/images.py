@@ -1,0 +1,210 @@
+"""Image datasets for the appearance model: per-person (target, appearance) pairs through grain.
+
+Reference spec §1.8. An `ImageSet` is one split of an image dataset: its per-frame metadata
+(subject, sequence, frame, 2D keypoints) in memory, its images read from the TFDS data source
+on access (decoded PNGs stay on disk, so a split needs no more memory than its keypoints).
+
+One item (`ImageSet.item`) is a pair of frames of the same subject:
+  image         (S, S, 3)  the target frame, float32 in [-1, 1]
+  stickman      (S, S, 3)  its stickman (bds_jax.imaging.draw_stickman of its 2D keypoints)
+  keypoints     (17, 2)    its 2D keypoints / S, in [0, 1] (the adversary's targets)
+  appearance    the encoder's training input: the target's own image (3 channels; upstream)
+                or its 10 in-plane part crops (30 channels at S / 2^box_factor) when
+                `inplane` is set; from the paired frame instead with appearance_source='other'
+  paired_image, paired_appearance   another frame of the same subject (upstream `map_ids`,
+                shuffled within each person): the appearance source of transfers
+  subject, paired_subject, index, paired_index   int32 labels
+
+Sampling (`train_dataset`), as upstream's `PerPersonSampler` (sampling='pid'): each element
+draws a person uniformly, then one of their frames uniformly (multinomial with replacement,
+weights ∝ 1/#frames of the person); sampling='epoch' instead visits every frame once per epoch
+in a fresh shuffled order. Draws are seeded per element index, and the index range is sharded
+over processes, so the grain iterator's state is a position and resume is exact.
+
+Image datasets have their own registry (`IMAGE_DATASETS`): they share the TFDS plumbing of
+`bds_jax.data.sources` (builders, building on first use) but not its pose-sequence view.
+"""
+
+import dataclasses
+import functools
+
+import grain
+import jax
+import numpy as np
+
+from bds_jax import imaging
+from bds_jax.data import sources
+
+# name -> what the trainer needs to know; the paper's datasets have no builder yet (issue 11).
+IMAGE_DATASETS = ('synthetic_people',)
+PLANNED = {'human36m': 'Human3.6M video frames', 'deepfashion': 'DeepFashion (index.p)',
+           'market1501': 'Market-1501 (index.p)'}
+SAMPLING = ('pid', 'epoch')
+APPEARANCE_SOURCES = ('self', 'other')
+
+
+def check_dataset(name: str):
+  if name in IMAGE_DATASETS:
+    return
+  if name in PLANNED:
+    raise NotImplementedError(
+        f'data.name={name!r}: there is no image builder for {PLANNED[name]} yet (issue 11; '
+        f'tfds_builders/ has pose datasets and synthetic_people only). Train the appearance '
+        f'model on one of {IMAGE_DATASETS}.')
+  raise ValueError(f'data.name={name!r} is not an image dataset; choose one of '
+                   f'{IMAGE_DATASETS}.')
+
+
+def to_unit_range(image) -> np.ndarray:
+  """uint8 [0, 255] -> float32 [-1, 1] (upstream's ToTensor then 2x - 1)."""
+  return np.asarray(image, np.float32) / 127.5 - 1.0
+
+
+@dataclasses.dataclass
+class ImageSet:
+  """One split of an image dataset; see the module docstring.
+
+  Attributes:
+    source: the TFDS data source (random access to decoded examples).
+    image_size: S.
+    keypoints: (N, 17, 2) float32 pixel keypoints.
+    subjects: (N,) int32 subject of each frame; `subject_names` their names.
+    sequences: (N,) str sequence key; frames: (N,) frame index in it.
+    extras: the remaining per-frame arrays (keypoints_3d, intrinsics, extrinsics, ...).
+    inplane, box_factor: the appearance input is the part crops at S / 2^box_factor.
+    appearance_source: 'self' (the target's own image, upstream) or 'other' (the paired frame).
+  """
+  source: object
+  image_size: int
+  keypoints: np.ndarray
+  subjects: np.ndarray
+  subject_names: tuple[str, ...]
+  sequences: np.ndarray
+  frames: np.ndarray
+  extras: dict
+  inplane: bool = False
+  box_factor: int = 1
+  appearance_source: str = 'self'
+  name: str = ''
+  split: str = ''
+
+  def __post_init__(self):
+    if self.appearance_source not in APPEARANCE_SOURCES:
+      raise ValueError(f'data.appearance_source={self.appearance_source!r} must be one of '
+                       f'{APPEARANCE_SOURCES}.')
+    self.people = [np.flatnonzero(self.subjects == s) for s in np.unique(self.subjects)]
+    lonely = [self.subject_names[self.subjects[p[0]]] for p in self.people if len(p) < 2]
+    if lonely:
+      raise ValueError(f'{self.name}/{self.split}: subjects {lonely} have a single frame; '
+                       'a pair needs two frames of one person.')
+    self._person_of = {int(self.subjects[p[0]]): i for i, p in enumerate(self.people)}
+
+  def __len__(self) -> int:
+    return len(self.subjects)
+
+  def image(self, index: int) -> np.ndarray:
+    """The uint8 (S, S, 3) image of frame `index`."""
+    return np.asarray(self.source[int(index)]['image'])
+
+  def random_index(self, rng: np.random.Generator) -> int:
+    """Upstream's per-person draw: a person uniformly, then one of their frames."""
+    frames = self.people[rng.integers(len(self.people))]
+    return int(frames[rng.integers(len(frames))])
+
+  def random_partner(self, index: int, rng: np.random.Generator) -> int:
+    """Another frame of the same subject, uniformly."""
+    frames = self.people[self._person_of[int(self.subjects[index])]]
+    j = int(frames[rng.integers(len(frames) - 1)])
+    return j if j != index else int(frames[-1])  # skip `index` itself, uniformly over the rest
+
+  def _appearance(self, image, index):
+    if not self.inplane:
+      return to_unit_range(image)
+    return to_unit_range(imaging.inplane_normalize(image, self.keypoints[index],
+                                                   box_factor=self.box_factor))
+
+  def item(self, index: int, partner: int) -> dict:
+    """The pair (target `index`, appearance frame `partner`) as model inputs."""
+    image, other = self.image(index), self.image(partner)
+    s = self.image_size
+    own = self._appearance(image, index)
+    paired = self._appearance(other, partner)
+    return {
+        'image': to_unit_range(image),
+        'stickman': to_unit_range(imaging.draw_stickman(self.keypoints[index], s)),
+        'keypoints': (self.keypoints[index] / s).astype(np.float32),
+        'appearance': own if self.appearance_source == 'self' else paired,
+        'paired_image': to_unit_range(other),
+        'paired_appearance': paired,
+        'subject': np.int32(self.subjects[index]),
+        'paired_subject': np.int32(self.subjects[partner]),
+        'index': np.int32(index),
+        'paired_index': np.int32(partner),
+    }
+
+
+def load_split(data_config, split: str) -> ImageSet:
+  """A split of `data_config.name`, building the dataset first if allowed and needed."""
+  d = data_config
+  check_dataset(d.name)
+  builder = sources.get_builder(d.name, d.data_dir or None, d.builder_config or None)
+  sources.prepare(builder, d.name, d.prepare)
+  if split not in builder.info.splits:
+    raise ValueError(f'Split {split!r} is not in dataset {d.name}; it has '
+                     f'{list(builder.info.splits)}.')
+  source = builder.as_data_source(split)
+  if not len(source):
+    raise ValueError(f'Split {split!r} of dataset {d.name} is empty.')
+  # One pass for the metadata; the images are decoded again on access.
+  meta = [{k: v for k, v in source[i].items() if k != 'image'} for i in range(len(source))]
+  stack = lambda k: np.stack([m[k] for m in meta])
+  size = int(builder.info.features['image'].shape[0])
+  return ImageSet(
+      source=source, image_size=size,
+      keypoints=stack('keypoints_2d').astype(np.float32),
+      subjects=stack('subject').astype(np.int32),
+      subject_names=tuple(builder.info.features['subject'].names),
+      sequences=np.array([sources._text_or_value(m['sequence']) for m in meta]),  # pylint: disable=protected-access
+      frames=stack('frame').astype(np.int64),
+      extras={k: stack(k) for k in meta[0] if k not in ('keypoints_2d', 'subject', 'sequence',
+                                                        'frame')},
+      inplane=bool(d.inplane_normalize), box_factor=int(d.box_factor),
+      appearance_source=d.appearance_source, name=d.name, split=split)
+
+
+def _train_item(images: ImageSet, sampling: str, element, rng):
+  index = images.random_index(rng) if sampling == 'pid' else int(element)
+  return images.item(index, images.random_partner(index, rng))
+
+
+def train_dataset(images: ImageSet, batch_size: int, seed: int, sampling: str = 'pid',
+                  shard_index: int | None = None, shard_count: int | None = None,
+                  num_threads: int = 2, prefetch: int = 8) -> grain.IterDataset:
+  """Infinite iterator dataset of this process's batches of pairs (see the module docstring)."""
+  if sampling not in SAMPLING:
+    raise ValueError(f'data.sampling={sampling!r} must be one of {SAMPLING}.')
+  shard_index = jax.process_index() if shard_index is None else shard_index
+  shard_count = jax.process_count() if shard_count is None else shard_count
+  ds = grain.MapDataset.range(len(images))[shard_index::shard_count]
+  if len(ds) < batch_size:
+    raise ValueError(
+        f'{images.name}/{images.split} has {len(ds)} frames for this process, fewer than one '
+        f'batch of {batch_size}: lower data.batch_size or use more data.')
+  ds = ds.shuffle(seed=seed).repeat(None)
+  ds = ds.random_map(functools.partial(_train_item, images, sampling), seed=seed + 1)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  return ds.to_iter_dataset(
+      grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch))
+
+
+def fixed_pairs(images: ImageSet, num: int, seed: int) -> dict:
+  """A deterministic set of `num` pairs, stacked; targets cycle through the subjects, so
+  consecutive items show different people (transfer figures roll the batch by one)."""
+  rng = np.random.default_rng(seed)
+  order = [rng.permutation(p) for p in images.people]
+  items = []
+  for i in range(num):
+    frames = order[i % len(order)]
+    index = int(frames[(i // len(order)) % len(frames)])
+    items.append(images.item(index, images.random_partner(index, rng)))
+  return {k: np.stack([it[k] for it in items]) for k in items[0]}
