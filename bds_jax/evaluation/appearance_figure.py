@@ -1,0 +1,32 @@
+"""Training evaluator: the appearance model's image grid, as a PNG.
+
+  config.evals.figure = dict(type='appearance_figure', data='figure', examples=6, every_steps=N)
+
+One row per example of the fixed set `data` (a `bds_jax.data.images.fixed_pairs` set, whose
+consecutive items show different people): the appearance image | its stickman | the
+reconstruction | the next row's stickman (another person's pose) | the transfer of this
+appearance into that pose. Runs the trainer's `figure_step` (one batch) and writes
+<workdir>/<folder>/step_<step>.png on process 0. Yields nothing. (The metric writer logs
+scalars only, so the figure is not in TensorBoard.)
+"""
+
+import os
+
+import jax
+
+from bds_jax.viz import image_grid
+
+
+def run(ctx, *, examples: int = 6, data: str = 'figure', fn: str = 'figure_step',
+        folder: str = 'figures'):
+  arrays = ctx.data[data]
+  outs = ctx.outputs(fn, data, ('appearance', 'stickman'))  # every process takes part
+  if jax.process_index() == 0 and outs:
+    rec, transfer = outs[0]['reconstruction'], outs[0]['transfer']
+    n = min(examples, len(rec))
+    source = 'image' if ctx.config.data.appearance_source == 'self' else 'paired_image'
+    rows = [[arrays[source][i], arrays['stickman'][i], rec[i],
+             arrays['stickman'][(i + 1) % len(rec)], transfer[i]] for i in range(n)]
+    image_grid.write_png(os.path.join(ctx.workdir, folder, f'step_{ctx.step:07d}.png'),
+                         image_grid.grid(rows))
+  yield from ()

@@ -1,0 +1,143 @@
+"""Appearance (shape-and-posture) model: the VUnet of reference spec §4, experiment `cvbae`.
+
+  python train.py --config=configs/appearance.py[:preset] --workdir=runs/appearance
+
+Presets (after the colon):
+  (none), synthetic  synthetic_people at 128 px with Market's sizes (bottleneck and box factor
+                     1) and a 3-channel appearance input (the image itself); the spec's
+                     training settings. Hours on a GPU.
+  smoke              tiny model on the 64 px `small` config, 30 steps: for tests.
+  h36m, deepfashion, market   the spec's per-dataset values (§4.4). Their image builders do
+                     not exist yet: training stops at data loading with an error saying so.
+
+Every field can be overridden, e.g. --config.loss.vgg_weights=vgg19_features.npz (see
+bds_jax/models/vgg.py for making that file). Without VGG weights the likelihood is pixel L1 +
+SSIM, not upstream's perceptual loss: the trainer logs that loudly and records it in
+config.json as loss.likelihood.
+"""
+
+import ml_collections
+
+PRESETS = ('synthetic', 'smoke', 'h36m', 'deepfashion', 'market')
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  preset = (arg or '').strip()
+  if preset and preset not in PRESETS:
+    raise ValueError(f'Unknown preset {preset!r} for configs/appearance.py; choose one of '
+                     f'{PRESETS} or none (configs/appearance.py).')
+  c = ml_collections.ConfigDict()
+  c.trainer = 'appearance'
+  c.preset = preset
+  c.seed = 42                        # upstream seed
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = 'synthetic_people'   # image datasets: bds_jax/data/images.py IMAGE_DATASETS
+  c.data.builder_config = ''         # TFDS builder config ('' = the builder's default, 128 px)
+  c.data.data_dir = ''               # TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
+  c.data.prepare = 'auto'            # 'auto': build when missing; 'never'
+  c.data.train_split = 'train'
+  c.data.eval_split = 'test'
+  c.data.batch_size = 12             # global batch
+  c.data.sampling = 'pid'            # 'pid': upstream's per-person sampler; 'epoch': shuffled epochs
+  c.data.inplane_normalize = False   # appearance input: the image (False) or its 10 part crops
+  c.data.box_factor = 1              # part crops S / 2^box_factor; the model's box factor too
+  c.data.appearance_source = 'self'  # 'self': the target's own image (upstream); 'other': another
+                                     # frame of the same person
+  c.data.num_threads = 2
+  c.data.prefetch = 4
+
+  c.model = ml_collections.ConfigDict()
+  c.model.image_size = 128           # must equal the dataset's
+  c.model.bottleneck_factor = 1      # n_scales = 1 + log2(S) - bottleneck_factor
+  c.model.nf_start = 32
+  c.model.nf_max = 128
+  c.model.n_latent_scales = 2
+  c.model.dropout_rate = 0.05
+  c.model.num_keypoints = 17         # the adversary predicts 2·J values (18 for DF / Market)
+  c.model.regressor_channels = 128
+  c.model.regressor_hidden = 128
+  c.model.compute_dtype = 'float32'  # or 'bfloat16': bf16 convolutions, float32 params/optimizer
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.vgg_weights = ''            # npz of VGG19 features; '' = pixel L1 + SSIM (not upstream)
+  c.loss.likelihood = ''             # set by the trainer: what the run used ('vgg19' or 'l1_ssim')
+  c.loss.likelihood_weights = (1.0,) * 6  # input, relu1_2 ... relu5_2
+  c.loss.ll_weight = 1.0
+  c.loss.ssim_weight = 1.0           # the no-VGG fallback only
+  c.loss.n_init_batches = 4          # KL enters after this many updates
+  c.loss.info_budget = 1000.0        # I_KL
+  c.loss.gamma_step = 1e-5           # dual-ascent step size
+  c.loss.adversary_weight = 1.0      # gamma_C [P]: 1 (H3.6M, Market), 5 (DeepFashion); the code's
+                                     # 4 never acted (its adversary had no gradient, spec §4.3)
+  c.loss.adversary_clamp = 1.2
+  c.loss.regressor_steps = 5         # regressor updates per main step
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.lr = 5e-4                  # decays linearly to 0 over whole epochs covering num_steps
+  c.optim.b1 = 0.5
+  c.optim.b2 = 0.9
+  c.optim.regressor_lr = 1e-3        # Adam with PyTorch's default betas (0.9, 0.999)
+
+  c.num_steps = 150_000              # upstream end_iteration
+  c.log_every_steps = 100
+  c.eval_every_steps = 5000
+  c.eval_batches = 8                 # test batches per evaluation
+  c.checkpoint_every_steps = 5000
+  c.keep_checkpoints = 3
+  c.figure_every_steps = 5000        # image grid (appearance | stickman | reconstruction | transfer)
+  c.figure_examples = 6
+  c.progress_bar = True
+
+  c.evals = ml_collections.ConfigDict()
+  c.evals.eval = dict(type='batch_means', fn='eval_step', data='eval', prefix='eval/',
+                      inputs=('image', 'stickman', 'keypoints', 'appearance',
+                              'paired_appearance'),
+                      every_steps=c.get_ref('eval_every_steps'))
+  c.evals.figure = dict(type='appearance_figure', data='figure', prefix='',
+                        examples=c.get_ref('figure_examples'),
+                        every_steps=c.get_ref('figure_every_steps'))
+
+  if preset == 'smoke':
+    c.data.builder_config = 'small'  # 64 px, 40 train / 16 test frames
+    c.data.batch_size = 4
+    c.data.inplane_normalize = True  # exercises the part-crop path: 30 channels at 32 px
+    c.model.image_size = 64
+    c.model.bottleneck_factor = 3    # 4 scales (64 ... 8); latents 8x8 and 16x16 (XLA:CPU compile
+                                     # time grows with the scales)
+    c.model.nf_start = 4
+    c.model.nf_max = 8
+    c.model.regressor_channels = 8
+    c.model.regressor_hidden = 8
+    c.loss.regressor_steps = 2
+    c.loss.info_budget = 50.0
+    c.loss.gamma_step = 1e-3
+    c.optim.lr = 2e-3
+    c.num_steps = 30
+    c.log_every_steps = 10
+    c.eval_every_steps = 15
+    c.eval_batches = 2
+    c.checkpoint_every_steps = 10
+    c.figure_every_steps = 0
+    c.figure_examples = 4
+    c.progress_bar = False
+  elif preset == 'h36m':             # spec §1.8 / §4.4: 256 px frames, image appearance input
+    c.data.name = 'human36m'
+    c.data.box_factor = 2
+    c.model.image_size = 256
+    c.model.bottleneck_factor = 2
+  elif preset == 'deepfashion':
+    c.data.name = 'deepfashion'
+    c.data.inplane_normalize = True
+    c.data.box_factor = 2
+    c.model.image_size = 256
+    c.model.bottleneck_factor = 2
+    c.model.num_keypoints = 18
+    c.loss.adversary_weight = 5.0
+    c.loss.regressor_steps = 10
+    c.num_steps = 200_000
+  elif preset == 'market':
+    c.data.name = 'market1501'
+    c.data.inplane_normalize = True
+    c.model.num_keypoints = 18
+  return c
