@@ -57,8 +57,10 @@ log = logging.getLogger(__name__)
 # (`evals` is not listed: stored configs are read for the model and its data only, and training
 # always resumes with the config given on the command line.)
 ADDED_FIELDS = {
-    'behavior': {'model.compute_dtype': 'float32'},
+    'behavior': {'model.compute_dtype': 'float32', 'model.frame': 'world',
+                 'model.body_xy_scale': 0.3},
     'flow': {'flow.compute_dtype': 'float32'},
+    'appearance': {},
 }
 
 
@@ -165,6 +167,23 @@ class Flow:
     return self.behavior.sampler(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class Appearance:
+  """A trained appearance model (VUnet) and its adversarial keypoint regressor."""
+  run: 'Run'
+  step: int
+  model_def: object
+  params: dict
+  reg_def: object
+  reg_params: dict
+
+  def model(self):
+    return nnx.merge(self.model_def, self.params)
+
+  def regressor(self):
+    return nnx.merge(self.reg_def, self.reg_params)
+
+
 class Run:
   """A run directory (train.py's --workdir); see the module docstring for its layout.
 
@@ -252,6 +271,9 @@ class Run:
     return checkpointing.Checkpointer(self.checkpoint_dir, keep, create=create)
 
   def _restore(self, step: int | None, abstract: dict) -> tuple[dict, int]:
+    """`abstract`'s entries at `step`; at step None, from the newest checkpoint that restores
+    (a damaged newer one is reported, and left where it is: readers move nothing)."""
+    run_lock.check_no_writer(self.path)
     ckpt = self.checkpointer(create=False)
     try:
       if step is None:
@@ -274,12 +296,17 @@ class Run:
     if config.trainer != 'behavior':
       raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'behavior\' run.')
     normalizer = self.normalizer()
-    """`abstract`'s entries at `step`; at step None, from the newest checkpoint that restores
-    (a damaged newer one is reported, and left where it is: readers move nothing)."""
-    run_lock.check_no_writer(self.path)
-    model_def, abstract = build.abstract_behavior(config)
+    model_def, abstract = build.abstract_behavior(config, normalizer)
     restored, step = self._restore(step, {'vae': abstract})
     return Behavior(self, step, model_def, restored['vae'], normalizer)
+
+  def load_appearance(self, step: int | None = None) -> Appearance:
+    """The appearance model of this (appearance) run at `step` (default: the latest)."""
+    if self.trainer != 'appearance':
+      raise ValueError(f'{self.path} holds a {self.trainer!r} run, not an \'appearance\' run.')
+    model_def, params, reg_def, reg_params = build.abstract_appearance(self.config)
+    restored, step = self._restore(step, {'params': params, 'reg': reg_params})
+    return Appearance(self, step, model_def, restored['params'], reg_def, restored['reg'])
 
   def flow_run(self) -> 'Run | None':
     """The flow run in this behavior run's flow/ folder, or None."""

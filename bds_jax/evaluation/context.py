@@ -27,7 +27,7 @@ from bds_jax.evaluation import common
 log = logging.getLogger(__name__)
 
 # Fields that must agree between the config given to evaluate.py and the run's config.
-CHECKED_FIELDS = ('model.variant', 'model.width', 'model.regressor_widths',
+CHECKED_FIELDS = ('model.variant', 'model.width', 'model.frame', 'model.regressor_widths',
                   'model.regressor_time_width', 'data.name', 'data.builder_config',
                   'data.seq_len', 'data.frame_lag')
 

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from bds_jax.models import body_frame as body_frame_lib
 from bds_jax.models import layers
 from bds_jax.models import lstm
 from bds_jax.models import precision
@@ -70,26 +71,38 @@ class BehaviorModel(nnx.Module):
 
   compute_dtype 'bfloat16' runs every matmul in bf16 with float32 accumulation; parameters,
   recurrent state, outputs and losses stay float32.
+
+  `body_frame` (a `body_frame.BodyFrame`, or None for the paper's world frame) makes the
+  networks see poses relative to a reference pose (see body_frame.py); inputs and outputs stay
+  world z-scores either way, and the parameters are the same.
   """
 
   def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused',
-               compute_dtype: str = 'float32'):
+               compute_dtype: str = 'float32',
+               body_frame: body_frame_lib.BodyFrame | None = None):
     _lstm_fns(lstm_impl)  # validate early
     dtype = precision.resolve(compute_dtype)
     self.encoder = Encoder(pose_dim, width, rngs, lstm_impl, dtype)
     self.decoder = Decoder(pose_dim, width, rngs, lstm_impl, dtype)
     self.pose_dim = pose_dim
     self.width = width
+    self.body_frame = body_frame
 
   def posterior(self, x):
     """x (B, T, D) -> (mu, logstd)."""
     _check_poses(x, self.pose_dim, 'behavior sequence')
+    if self.body_frame is not None:
+      x = self.body_frame.encode(x, self.body_frame.frame_of(x[:, 0]))
     return self.encoder(x)
 
   def decode(self, z, start, steps: int):
     """Re-enacts behavior code z from start posture (B, D); returns (B, steps, D)."""
     _check_poses(start[:, None], self.pose_dim, 'start posture')
-    return self.decoder(z, start, steps)
+    if self.body_frame is None:
+      return self.decoder(z, start, steps)
+    frame = self.body_frame.frame_of(start)
+    out = self.decoder(z, self.body_frame.encode(start, frame), steps)
+    return self.body_frame.decode(out, frame)
 
   def __call__(self, x, key=None, start=None):
     """Self-reconstruction (or transfer when `start` is given) of x (B, T, D).

@@ -10,17 +10,36 @@ import jax
 from flax import nnx
 
 from bds_jax import skeleton
+from bds_jax.models import appearance as appearance_lib
+from bds_jax.models import body_frame
 from bds_jax.models import flow as flow_lib
 from bds_jax.models.behavior import BehaviorModel
 from bds_jax.models.regressor import PostureRegressor
 
 
-def create_models(config, key) -> tuple[BehaviorModel, PostureRegressor]:
-  """The cVAE and its adversarial posture regressor, initialised from one key (in that order)."""
+def behavior_frame(config, normalizer) -> body_frame.BodyFrame | None:
+  """The cVAE's body frame when config.model.frame is 'body' (it needs the run's normalizer)."""
+  frame = config.model.get('frame', 'world')
+  if frame not in body_frame.FRAMES:
+    raise ValueError(f'model.frame={frame!r} is not one of {body_frame.FRAMES}.')
+  if frame == 'world':
+    return None
+  if normalizer is None:
+    raise ValueError("model.frame='body' needs the run's normalizer to build the model.")
+  return body_frame.BodyFrame.create(normalizer.mean, normalizer.std,
+                                     config.model.get('body_xy_scale', 0.3))
+
+
+def create_models(config, key, normalizer=None) -> tuple[BehaviorModel, PostureRegressor]:
+  """The cVAE and its adversarial posture regressor, initialised from one key (in that order).
+
+  `normalizer` (the run's) is needed when config.model.frame is 'body'.
+  """
   rngs = nnx.Rngs(params=key)
   m = config.model
   model = BehaviorModel(skeleton.POSE_DIM, m.width, rngs, lstm_impl=m.lstm_impl,
-                        compute_dtype=m.compute_dtype)
+                        compute_dtype=m.compute_dtype,
+                        body_frame=behavior_frame(config, normalizer))
   reg = PostureRegressor(m.width, skeleton.POSE_DIM, config.data.seq_len,
                          tuple(m.regressor_widths), m.regressor_time_width, rngs,
                          compute_dtype=m.compute_dtype)
@@ -41,9 +60,36 @@ def split_flow(flow: flow_lib.FlowPrior):
   return graph, nnx.to_pure_dict(params), nnx.to_pure_dict(buffers)
 
 
-def abstract_behavior(config):
+def create_appearance(config, key):
+  """The appearance model (VUnet) and its adversarial keypoint regressor, from one key.
+
+  The appearance input is the image (3 channels) or, with data.inplane_normalize, its 10 part
+  crops (30 channels) at S / 2^data.box_factor.
+  """
+  m = config.model
+  rngs = nnx.Rngs(params=key)
+  model = appearance_lib.AppearanceModel(
+      rngs, image_size=m.image_size, bottleneck_factor=m.bottleneck_factor,
+      box_factor=config.data.box_factor,
+      appearance_channels=30 if config.data.inplane_normalize else 3, nf_start=m.nf_start,
+      nf_max=m.nf_max, n_latent_scales=m.n_latent_scales, dropout_rate=m.dropout_rate,
+      compute_dtype=m.compute_dtype)
+  reg = appearance_lib.KeypointRegressor(model.latent_shapes, m.num_keypoints, rngs,
+                                         conv_channels=m.regressor_channels,
+                                         hidden=m.regressor_hidden)
+  return model, reg
+
+
+def abstract_appearance(config):
+  """(model graph, params, regressor graph, regressor params), params as ShapeDtypeStructs."""
+  model, reg = nnx.eval_shape(lambda: create_appearance(config, jax.random.key(0)))
+  (graph, params), (reg_graph, reg_params) = nnx.split(model), nnx.split(reg)
+  return graph, nnx.to_pure_dict(params), reg_graph, nnx.to_pure_dict(reg_params)
+
+
+def abstract_behavior(config, normalizer=None):
   """(graph, params) of a behavior config's cVAE, params as jax.ShapeDtypeStructs."""
-  model = nnx.eval_shape(lambda: create_models(config, jax.random.key(0))[0])
+  model = nnx.eval_shape(lambda: create_models(config, jax.random.key(0), normalizer)[0])
   graph, params = nnx.split(model)
   return graph, nnx.to_pure_dict(params)
 

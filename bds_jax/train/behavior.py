@@ -57,7 +57,7 @@ def train_and_evaluate(config, workdir: str,
   mesh = sharding.make_mesh()
   repl = sharding.replicated(mesh)
   data_sharding = sharding.batch_sharding(mesh)
-  setup, state = behavior_step.build(config, steps_per_epoch)
+  setup, state = behavior_step.build(config, steps_per_epoch, normalizer)
   state = jax.device_put(state, repl)
   train_step = jax.jit(functools.partial(behavior_step.train_step, setup),
                        in_shardings=(repl, data_sharding), out_shardings=(repl, repl),

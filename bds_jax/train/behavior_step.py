@@ -56,10 +56,13 @@ def make_optimizers(config, steps_per_epoch: int):
   return vae_tx, reg_tx, schedule
 
 
-def build(config, steps_per_epoch: int) -> tuple[Setup, dict]:
-  """Creates the models and returns (Setup, initial train state)."""
+def build(config, steps_per_epoch: int, normalizer=None) -> tuple[Setup, dict]:
+  """Creates the models and returns (Setup, initial train state).
+
+  `normalizer` (the run's) is needed when config.model.frame is 'body'.
+  """
   key = jax.random.key(config.seed)
-  model, reg = model_build.create_models(config, jax.random.fold_in(key, 0))
+  model, reg = model_build.create_models(config, jax.random.fold_in(key, 0), normalizer)
   model_def, vae = nnx.split(model)
   reg_def, reg_params = nnx.split(reg)
   vae, reg_params = nnx.to_pure_dict(vae), nnx.to_pure_dict(reg_params)

@@ -1,0 +1,69 @@
+"""The behavior model's optional body frame: exact inverses and equivariance to placement."""
+
+from flax import nnx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bds_jax import synthetic
+from bds_jax.data.normalization import Normalizer
+from bds_jax.models import behavior
+from bds_jax.models import body_frame
+
+
+def _rigid(poses, angle, shift):
+  """Rotates (..., 17, 3) poses about z by `angle` and moves them by (shift, 0)."""
+  c, s = np.cos(angle), np.sin(angle)
+  rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+  return poses @ rot.T + np.array([shift[0], shift[1], 0.0])
+
+
+@pytest.fixture(scope='module')
+def data():
+  seqs = [synthetic.render('S9', p, b, 3, 7 + k, 60) for k, (p, b) in enumerate(
+      [('standing', 'wave'), ('sitting', 'kick'), ('crouching', 'squat')])]
+  return np.stack(seqs), Normalizer.fit(seqs)
+
+
+def test_reference_pose_faces_x_at_the_origin(data):
+  poses, _ = data
+  frame = body_frame.reference_frame(jnp.asarray(poses[:, 0]))
+  body = np.asarray(body_frame.to_body(jnp.asarray(poses), *frame))
+  ref = body[:, 0]
+  np.testing.assert_allclose(ref[:, 0, :2], 0.0, atol=1e-5)   # pelvis at the origin in x, y
+  np.testing.assert_allclose(ref[:, :, 2], poses[:, 0, :, 2], atol=1e-5)  # heights kept
+  assert np.all(ref[:, 4, 1] > ref[:, 1, 1])  # the left hip is on the left (+y)...
+  np.testing.assert_allclose(ref[:, 4, 0], ref[:, 1, 0], atol=1e-5)  # ...level along x
+  back = body_frame.to_world(jnp.asarray(body), *frame)
+  np.testing.assert_allclose(back, poses, rtol=0, atol=1e-5)
+
+
+def test_z_scores_round_trip(data):
+  poses, norm = data
+  bf = body_frame.BodyFrame.create(norm.mean, norm.std, 0.3)
+  x = jnp.asarray(norm.normalize(poses))
+  frame = bf.frame_of(x[:, 0])
+  np.testing.assert_allclose(bf.decode(bf.encode(x, frame), frame), x, rtol=0, atol=1e-4)
+  with pytest.raises(ValueError, match='body_xy_scale'):
+    body_frame.BodyFrame.create(norm.mean, norm.std, 0.0)
+  with pytest.raises(ValueError, match='normalisation'):
+    body_frame.BodyFrame.create(norm.mean[:10], norm.std, 0.3)
+
+
+def test_model_is_equivariant_to_where_people_stand_and_face(data):
+  poses, norm = data
+  bf = body_frame.BodyFrame.create(norm.mean, norm.std, 0.3)
+  model = behavior.BehaviorModel(51, 16, nnx.Rngs(0), body_frame=bf)
+  moved = _rigid(poses, 2.0, (0.7, -0.4))
+  x, xm = jnp.asarray(norm.normalize(poses)), jnp.asarray(norm.normalize(moved))
+  mu, _ = model.posterior(x[:, :20])
+  mu_m, _ = model.posterior(xm[:, :20])
+  np.testing.assert_allclose(mu_m, mu, rtol=0, atol=1e-4 * float(np.abs(mu).max()))
+  out = norm.denormalize(np.asarray(model.decode(mu, x[:, 0], 10)))
+  out_m = norm.denormalize(np.asarray(model.decode(mu, xm[:, 0], 10)))
+  np.testing.assert_allclose(out_m, _rigid(out, 2.0, (0.7, -0.4)), rtol=0, atol=1e-4)
+  # The world-frame model (the paper's) is not: the same code moves differently.
+  plain = behavior.BehaviorModel(51, 16, nnx.Rngs(0))
+  out = norm.denormalize(np.asarray(plain.decode(mu, x[:, 0], 10)))
+  out_m = norm.denormalize(np.asarray(plain.decode(mu, xm[:, 0], 10)))
+  assert np.abs(out_m - _rigid(out, 2.0, (0.7, -0.4))).max() > 1e-2
