@@ -29,10 +29,10 @@ import dataclasses
 import functools
 
 import grain
-import jax
 import numpy as np
 
 from bds_jax import imaging
+from bds_jax.data import pipeline
 from bds_jax.data import sources
 
 # name -> what the trainer needs to know; the paper's datasets have no builder yet (issue 11).
@@ -183,18 +183,9 @@ def train_dataset(images: ImageSet, batch_size: int, seed: int, sampling: str = 
   """Infinite iterator dataset of this process's batches of pairs (see the module docstring)."""
   if sampling not in SAMPLING:
     raise ValueError(f'data.sampling={sampling!r} must be one of {SAMPLING}.')
-  shard_index = jax.process_index() if shard_index is None else shard_index
-  shard_count = jax.process_count() if shard_count is None else shard_count
-  ds = grain.MapDataset.range(len(images))[shard_index::shard_count]
-  if len(ds) < batch_size:
-    raise ValueError(
-        f'{images.name}/{images.split} has {len(ds)} frames for this process, fewer than one '
-        f'batch of {batch_size}: lower data.batch_size or use more data.')
-  ds = ds.shuffle(seed=seed).repeat(None)
-  ds = ds.random_map(functools.partial(_train_item, images, sampling), seed=seed + 1)
-  ds = ds.batch(batch_size, drop_remainder=True)
-  return ds.to_iter_dataset(
-      grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch))
+  return pipeline.sharded_batches(
+      len(images), functools.partial(_train_item, images, sampling), batch_size, seed,
+      f'{images.name}/{images.split}', 'frames', shard_index, shard_count, num_threads, prefetch)
 
 
 def fixed_pairs(images: ImageSet, num: int, seed: int) -> dict:

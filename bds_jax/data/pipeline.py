@@ -19,22 +19,36 @@ def _load(windows: Windows, paired: bool, index, rng):
   return windows.item(int(index), rng, paired)
 
 
+def sharded_batches(num_items: int, load, batch_size: int, seed: int, source: str, unit: str,
+                    shard_index: int | None = None, shard_count: int | None = None,
+                    num_threads: int = 2, prefetch: int = 8) -> grain.IterDataset:
+  """The training stream of every trainer: item indices -> this process's shard -> shuffle
+  (a new order every epoch) -> repeat -> `load(index, rng)` (seeded per element) -> batch.
+
+  `source` ('<dataset>/<split>') and `unit` ('windows', 'frames') word the error raised when
+  this process's shard holds less than one batch.
+  """
+  shard_index = jax.process_index() if shard_index is None else shard_index
+  shard_count = jax.process_count() if shard_count is None else shard_count
+  ds = grain.MapDataset.range(num_items)[shard_index::shard_count]
+  if len(ds) < batch_size:
+    raise ValueError(
+        f'{source} has {len(ds)} {unit} for this process, fewer than one batch of '
+        f'{batch_size}: lower data.batch_size or use more data.')
+  ds = ds.shuffle(seed=seed).repeat(None)
+  ds = ds.random_map(load, seed=seed + 1)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  return ds.to_iter_dataset(
+      grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch))
+
+
 def train_dataset(windows: Windows, batch_size: int, seed: int, paired: bool = False,
                   shard_index: int | None = None, shard_count: int | None = None,
                   num_threads: int = 2, prefetch: int = 8) -> grain.IterDataset:
   """Infinite iterator dataset of per-process batches (dict of (batch_size, ...) arrays)."""
-  shard_index = jax.process_index() if shard_index is None else shard_index
-  shard_count = jax.process_count() if shard_count is None else shard_count
-  ds = grain.MapDataset.range(len(windows))[shard_index::shard_count]
-  if len(ds) < batch_size:
-    raise ValueError(
-        f'{windows.seqs.name}/{windows.seqs.split} has {len(ds)} windows for this process, fewer '
-        f'than one batch of {batch_size}: lower data.batch_size or use more data.')
-  ds = ds.shuffle(seed=seed).repeat(None)
-  ds = ds.random_map(functools.partial(_load, windows, paired), seed=seed + 1)
-  ds = ds.batch(batch_size, drop_remainder=True)
-  return ds.to_iter_dataset(
-      grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch))
+  return sharded_batches(len(windows), functools.partial(_load, windows, paired), batch_size,
+                         seed, f'{windows.seqs.name}/{windows.seqs.split}', 'windows', shard_index,
+                         shard_count, num_threads, prefetch)
 
 
 def fixed_windows(windows: Windows, num: int, seed: int, paired: bool = True,
