@@ -7,19 +7,18 @@ and its resume share one compiled program through the session's persistent cache
 import dataclasses
 import functools
 import os
-import signal
 
 import imageio.v3 as iio
 import jax
 import numpy as np
 import pytest
 
-from bds_jax import metric_writer
 from bds_jax import runs
 from bds_jax.data import images
 from bds_jax.train import appearance as trainer
 from bds_jax.train import appearance_step
 from configs import appearance as appearance_config
+import training_hooks  # pylint: disable=g-bad-import-order
 
 
 @pytest.fixture(scope='module')
@@ -64,26 +63,13 @@ def test_pairs_are_one_subject_two_frames(smoke):
   assert fixed['subject'][0] != fixed['subject'][1]  # figures transfer to another person
 
 
-def _scalars(workdir, key):
-  rows = metric_writer.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
-  return [(r['step'], r[key]) for r in rows if key in r]
-
-
-def _sigterm_at(step):
-  def hook(s, metrics):
-    del metrics
-    if s == step:
-      os.kill(os.getpid(), signal.SIGTERM)
-  return hook
-
-
 def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
   c = smoke
   c.log_every_steps = 5
   c.figure_every_steps = 30
   full = trainer.train_and_evaluate(c, str(tmp_path / 'full'))
   assert full.step == 30 and not full.interrupted
-  ll = [v for _, v in _scalars(tmp_path / 'full', 'train/likelihood')]
+  ll = [v for _, v in training_hooks.logged(tmp_path / 'full', 'train/likelihood')]
   assert np.mean(ll[-2:]) < 0.85 * ll[0], ll
   assert {'eval/recon_ssim', 'eval/transfer_ssim', 'eval/kl'} <= set(full.eval_metrics)
   assert '30' in os.listdir(tmp_path / 'full' / 'checkpoints')
@@ -97,7 +83,8 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
     np.testing.assert_array_equal(x, y)
 
   c.figure_every_steps = 0
-  part = trainer.train_and_evaluate(c, str(tmp_path / 'split'), hooks=[_sigterm_at(7)])
+  part = trainer.train_and_evaluate(c, str(tmp_path / 'split'),
+                                    hooks=[training_hooks.signal_at(7)])
   assert part.interrupted and part.step == 7
   resumed = trainer.train_and_evaluate(c, str(tmp_path / 'split'))
   assert resumed.step == 30 and not resumed.interrupted

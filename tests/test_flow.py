@@ -1,7 +1,6 @@
 """The flow prior: invertibility, exact log-determinants, ActNorm init, training and sampling."""
 
 import os
-import signal
 
 import jax
 import numpy as np
@@ -14,6 +13,7 @@ from bds_jax.metrics import gaussianity
 from bds_jax.models import flow as flow_lib
 from bds_jax.train import flow as flow_trainer
 from configs import flow as flow_config
+import training_hooks  # pylint: disable=g-bad-import-order
 
 
 def _flow(dim=8, blocks=3, width=16, layers=2, seed=0):
@@ -103,11 +103,8 @@ def test_flow_training_lowers_nll_and_resumes_exactly(behavior_workdir, tmp_path
   assert np.mean(loss[-3:]) < np.mean(loss[:2]) - 1.0, loss
   assert 0.0 <= full.eval_metrics['eval/flow_ks_pass_fraction'] <= 1.0
 
-  def stop_at_7(step, metrics):
-    del metrics
-    if step == 7:
-      os.kill(os.getpid(), signal.SIGTERM)
-  part = flow_trainer.train_and_evaluate(c, str(tmp_path / 'split'), hooks=[stop_at_7])
+  part = flow_trainer.train_and_evaluate(c, str(tmp_path / 'split'),
+                                         hooks=[training_hooks.signal_at(7)])
   assert part.interrupted and part.step == 7
   resumed = flow_trainer.train_and_evaluate(c, str(tmp_path / 'split'))
   for a, b in zip(jax.tree.leaves(jax.device_get(full.state)),

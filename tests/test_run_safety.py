@@ -18,6 +18,7 @@ from bds_jax import metric_writer
 from bds_jax import run_lock
 from bds_jax import runs
 from bds_jax.train import behavior as trainer
+import training_hooks  # pylint: disable=g-bad-import-order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -212,23 +213,16 @@ def test_cli_user_errors_are_one_message_without_traceback(tmp_path):
   assert not (tmp_path / 'x').exists()
 
 
-def _signal_at(step, times=1):
-  def hook(s, metrics):
-    del metrics
-    if s == step:
-      for _ in range(times):
-        os.kill(os.getpid(), signal.SIGINT)
-  return hook
-
-
 def test_ctrl_c_saves_and_a_second_aborts(smoke_config, tmp_path):
   c = _quick(smoke_config, 12)
   c.checkpoint_every_steps = 100
-  part = trainer.train_and_evaluate(c, str(tmp_path / 'a'), hooks=[_signal_at(5)])
+  part = trainer.train_and_evaluate(c, str(tmp_path / 'a'),
+                                    hooks=[training_hooks.signal_at(5, signal.SIGINT)])
   assert part.interrupted and part.step == 5
   assert os.listdir(tmp_path / 'a' / 'checkpoints') == ['5']
   with pytest.raises(KeyboardInterrupt):
-    trainer.train_and_evaluate(c, str(tmp_path / 'b'), hooks=[_signal_at(5, times=2)])
+    trainer.train_and_evaluate(
+        c, str(tmp_path / 'b'), hooks=[training_hooks.signal_at(5, signal.SIGINT, times=2)])
   assert os.listdir(tmp_path / 'b' / 'checkpoints') == []
   assert not run_lock.holds(str(tmp_path / 'b'))
 

@@ -1,7 +1,6 @@
 """End-to-end training: loss goes down, outputs exist, exact resume, NaN stop, clear errors."""
 
 import os
-import signal
 import subprocess
 import sys
 
@@ -10,15 +9,10 @@ import jax
 import numpy as np
 import pytest
 
-from bds_jax import metric_writer
 from bds_jax.train import behavior as trainer
+import training_hooks  # pylint: disable=g-bad-import-order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _train_scalars(workdir, key):
-  rows = metric_writer.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
-  return [(r['step'], r[key]) for r in rows if key in r]
 
 
 def test_smoke_run_lowers_loss_and_writes_outputs(smoke_config, tmp_path):
@@ -27,7 +21,7 @@ def test_smoke_run_lowers_loss_and_writes_outputs(smoke_config, tmp_path):
   c.log_every_steps = 5
   result = trainer.train_and_evaluate(c, str(tmp_path))
   assert result.step == 60 and not result.interrupted
-  recon = [v for _, v in _train_scalars(tmp_path, 'train/recon')]
+  recon = [v for _, v in training_hooks.logged(tmp_path, 'train/recon')]
   assert np.mean(recon[-3:]) < 0.5 * np.mean(recon[:2]), recon
   assert set(os.listdir(tmp_path / 'checkpoints')) >= {'60'}
   for name in ('normalization.json', 'config.json', 'final_metrics.json'):
@@ -36,14 +30,6 @@ def test_smoke_run_lowers_loss_and_writes_outputs(smoke_config, tmp_path):
   gif = iio.imread(tmp_path / 'reenactment' / 'step_0000060.gif')
   assert gif.ndim == 4 and gif.shape[0] == c.data.seq_len + 1 and gif.shape[-1] in (3, 4)
   assert 'eval/recon' in result.eval_metrics
-
-
-def _sigterm_at(step):
-  def hook(s, metrics):
-    del metrics
-    if s == step:
-      os.kill(os.getpid(), signal.SIGTERM)
-  return hook
 
 
 def test_sigterm_then_resume_equals_uninterrupted_run(smoke_config, tmp_path):
@@ -55,7 +41,8 @@ def test_sigterm_then_resume_equals_uninterrupted_run(smoke_config, tmp_path):
   c.final_gif = False
   full = trainer.train_and_evaluate(c, str(tmp_path / 'full'))
 
-  part = trainer.train_and_evaluate(c, str(tmp_path / 'split'), hooks=[_sigterm_at(5)])
+  part = trainer.train_and_evaluate(c, str(tmp_path / 'split'),
+                                    hooks=[training_hooks.signal_at(5)])
   assert part.interrupted and part.step == 5
   assert os.listdir(tmp_path / 'split' / 'checkpoints') == ['5']
   resumed = trainer.train_and_evaluate(c, str(tmp_path / 'split'))
@@ -67,7 +54,8 @@ def test_sigterm_then_resume_equals_uninterrupted_run(smoke_config, tmp_path):
   # The logged curves match too, except the step-6 line, whose averaging interval (steps 5-6)
   # straddles the interruption; no line is duplicated.
   for key in ('train/loss', 'train/gamma', 'train/regressor_loss'):
-    f, s = _train_scalars(tmp_path / 'full', key), _train_scalars(tmp_path / 'split', key)
+    f = training_hooks.logged(tmp_path / 'full', key)
+    s = training_hooks.logged(tmp_path / 'split', key)
     assert [st for st, _ in f] == [st for st, _ in s] == [2, 4, 6, 8, 10, 12]
     assert [r for r in f if r[0] != 6] == [r for r in s if r[0] != 6]
 
