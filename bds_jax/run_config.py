@@ -42,7 +42,8 @@ SAFE_TO_CHANGE = {
     'flow': _LOOP + ('ks_alpha', 'sample_loop_behaviors', 'video_format', 'data.data_dir',
                      'data.num_threads', 'data.prefetch'),
     'appearance': _LOOP + ('figure_every_steps', 'figure_examples', 'data.data_dir',
-                           'data.prepare', 'data.num_threads', 'data.prefetch'),
+                           'data.manual_dir', 'data.prepare', 'data.num_threads',
+                           'data.prefetch'),
 }
 
 # Validation by field name (the last part of its dotted path), for every trainer.

@@ -60,7 +60,7 @@ ADDED_FIELDS = {
     'behavior': {'model.compute_dtype': 'float32', 'model.frame': 'world',
                  'model.body_xy_scale': 0.3},
     'flow': {'flow.compute_dtype': 'float32'},
-    'appearance': {},
+    'appearance': {'data.manual_dir': ''},
 }
 
 

@@ -7,8 +7,13 @@ Presets (after the colon):
                      1) and a 3-channel appearance input (the image itself); the spec's
                      training settings. Hours on a GPU.
   smoke              tiny model on the 64 px `small` config, 30 steps: for tests.
-  h36m, deepfashion, market   the spec's per-dataset values (§4.4). Their image builders do
-                     not exist yet: training stops at data loading with an error saying so.
+  h36m, deepfashion, market   the spec's per-dataset values (§4.4) on `human36m_frames`
+                     (256 px video frames, 17 joints), `deepfashion` (256 px, 18 joints) and
+                     `market1501` (128 px, 18 joints). Their builders need the downloaded
+                     files: build them first (README, "Training the appearance model on
+                     DeepFashion, Market-1501 and Human3.6M") and pass
+                     --config.data.data_dir, or give --config.data.manual_dir to build on
+                     first use.
 
 Every field can be overridden, e.g. --config.loss.vgg_weights=vgg19_features.npz (see
 bds_jax/models/vgg.py for making that file). Without VGG weights the likelihood is pixel L1 +
@@ -36,6 +41,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.builder_config = ''         # TFDS builder config ('' = the builder's default, 128 px)
   c.data.data_dir = ''               # TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
   c.data.prepare = 'auto'            # 'auto': build when missing; 'never'
+  c.data.manual_dir = ''             # downloaded files of deepfashion, market1501,
+                                     # human36m_frames (see tfds_builders/<name>/README.md)
   c.data.train_split = 'train'
   c.data.eval_split = 'test'
   c.data.batch_size = 12             # global batch
@@ -122,7 +129,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.figure_examples = 4
     c.progress_bar = False
   elif preset == 'h36m':             # spec §1.8 / §4.4: 256 px frames, image appearance input
-    c.data.name = 'human36m'
+    c.data.name = 'human36m_frames'
     c.data.box_factor = 2
     c.model.image_size = 256
     c.model.bottleneck_factor = 2

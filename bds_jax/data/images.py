@@ -7,7 +7,10 @@ on access (decoded PNGs stay on disk, so a split needs no more memory than its k
 One item (`ImageSet.item`) is a pair of frames of the same subject:
   image         (S, S, 3)  the target frame, float32 in [-1, 1]
   stickman      (S, S, 3)  its stickman (bds_jax.imaging.draw_stickman of its 2D keypoints)
-  keypoints     (17, 2)    its 2D keypoints / S, in [0, 1] (the adversary's targets)
+  keypoints     (J, 2)     its 2D keypoints / S, in [0, 1] (the adversary's targets); J = 17
+                           (synthetic_people, human36m_frames) or 18 (deepfashion, market1501),
+                           in the dataset's layout (IMAGE_DATASETS, bds_jax/imaging/layouts.py);
+                           missing joints are negative
   appearance    the encoder's training input: the target's own image (3 channels; upstream)
                 or its 10 in-plane part crops (30 channels at S / 2^box_factor) when
                 `inplane` is set; from the paired frame instead with appearance_source='other'
@@ -21,8 +24,11 @@ weights ∝ 1/#frames of the person); sampling='epoch' instead visits every fram
 in a fresh shuffled order. Draws are seeded per element index, and the index range is sharded
 over processes, so the grain iterator's state is a position and resume is exact.
 
-Image datasets have their own registry (`IMAGE_DATASETS`): they share the TFDS plumbing of
-`bds_jax.data.sources` (builders, building on first use) but not its pose-sequence view.
+Image datasets have their own registry (`IMAGE_DATASETS`: name -> 2D keypoint layout): they
+share the TFDS plumbing of `bds_jax.data.sources` (builders, building on first use or from
+`data.manual_dir`) but not its pose-sequence view. A dataset's people are its `subject` labels
+or, for the index datasets (DeepFashion, Market), its `person` ids; a person with a single
+image is paired with itself (upstream had no person ids there: see index_images.py).
 """
 
 import dataclasses
@@ -35,10 +41,15 @@ from bds_jax import imaging
 from bds_jax.data import pipeline
 from bds_jax.data import sources
 
-# name -> what the trainer needs to know; the paper's datasets have no builder yet (issue 11).
-IMAGE_DATASETS = ('synthetic_people',)
-PLANNED = {'human36m': 'Human3.6M video frames', 'deepfashion': 'DeepFashion (index.p)',
-           'market1501': 'Market-1501 (index.p)'}
+# name -> the layout of its 2D keypoints (stickmen, part crops, the adversary's targets).
+IMAGE_DATASETS = {
+    'synthetic_people': imaging.H36M_17,
+    'human36m_frames': imaging.H36M_17,
+    'deepfashion': imaging.DEEPFASHION,
+    'market1501': imaging.MARKET,
+}
+# Pose datasets whose images are another builder.
+IMAGES_OF = {'human36m': 'human36m_frames'}
 SAMPLING = ('pid', 'epoch')
 APPEARANCE_SOURCES = ('self', 'other')
 
@@ -46,13 +57,10 @@ APPEARANCE_SOURCES = ('self', 'other')
 def check_dataset(name: str):
   if name in IMAGE_DATASETS:
     return
-  if name in PLANNED:
-    raise NotImplementedError(
-        f'data.name={name!r}: there is no image builder for {PLANNED[name]} yet (issue 11; '
-        f'tfds_builders/ has pose datasets and synthetic_people only). Train the appearance '
-        f'model on one of {IMAGE_DATASETS}.')
+  hint = (f' Its video frames are the image dataset {IMAGES_OF[name]!r}.'
+          if name in IMAGES_OF else '')
   raise ValueError(f'data.name={name!r} is not an image dataset; choose one of '
-                   f'{IMAGE_DATASETS}.')
+                   f'{sorted(IMAGE_DATASETS)}.{hint}')
 
 
 def to_unit_range(image) -> np.ndarray:
@@ -67,7 +75,7 @@ class ImageSet:
   Attributes:
     source: the TFDS data source (random access to decoded examples).
     image_size: S.
-    keypoints: (N, 17, 2) float32 pixel keypoints.
+    keypoints: (N, J, 2) float32 pixel keypoints in `layout` (negative = missing).
     subjects: (N,) int32 subject of each frame; `subject_names` their names.
     sequences: (N,) str sequence key; frames: (N,) frame index in it.
     extras: the remaining per-frame arrays (keypoints_3d, intrinsics, extrinsics, ...).
@@ -87,16 +95,17 @@ class ImageSet:
   appearance_source: str = 'self'
   name: str = ''
   split: str = ''
+  layout: imaging.KeypointLayout = imaging.H36M_17
 
   def __post_init__(self):
     if self.appearance_source not in APPEARANCE_SOURCES:
       raise ValueError(f'data.appearance_source={self.appearance_source!r} must be one of '
                        f'{APPEARANCE_SOURCES}.')
+    if self.keypoints.shape[1:] != (self.layout.num_joints, 2):
+      raise ValueError(f'{self.name}/{self.split}: keypoints have shape '
+                       f'{self.keypoints.shape[1:]}, but its layout {self.layout.name} has '
+                       f'{self.layout.num_joints} joints.')
     self.people = [np.flatnonzero(self.subjects == s) for s in np.unique(self.subjects)]
-    lonely = [self.subject_names[self.subjects[p[0]]] for p in self.people if len(p) < 2]
-    if lonely:
-      raise ValueError(f'{self.name}/{self.split}: subjects {lonely} have a single frame; '
-                       'a pair needs two frames of one person.')
     self._person_of = {int(self.subjects[p[0]]): i for i, p in enumerate(self.people)}
 
   def __len__(self) -> int:
@@ -112,8 +121,11 @@ class ImageSet:
     return int(frames[rng.integers(len(frames))])
 
   def random_partner(self, index: int, rng: np.random.Generator) -> int:
-    """Another frame of the same subject, uniformly."""
+    """Another frame of the same subject, uniformly (the frame itself if it is their only one:
+    its transfer then is its reconstruction, and the target stays the transfer's truth)."""
     frames = self.people[self._person_of[int(self.subjects[index])]]
+    if len(frames) < 2:
+      return int(index)
     j = int(frames[rng.integers(len(frames) - 1)])
     return j if j != index else int(frames[-1])  # skip `index` itself, uniformly over the rest
 
@@ -121,7 +133,8 @@ class ImageSet:
     if not self.inplane:
       return to_unit_range(image)
     return to_unit_range(imaging.inplane_normalize(image, self.keypoints[index],
-                                                   box_factor=self.box_factor))
+                                                   box_factor=self.box_factor,
+                                                   layout=self.layout))
 
   def item(self, index: int, partner: int) -> dict:
     """The pair (target `index`, appearance frame `partner`) as model inputs."""
@@ -131,7 +144,8 @@ class ImageSet:
     paired = self._appearance(other, partner)
     return {
         'image': to_unit_range(image),
-        'stickman': to_unit_range(imaging.draw_stickman(self.keypoints[index], s)),
+        'stickman': to_unit_range(imaging.draw_stickman(self.keypoints[index], s,
+                                                        layout=self.layout)),
         'keypoints': (self.keypoints[index] / s).astype(np.float32),
         'appearance': own if self.appearance_source == 'self' else paired,
         'paired_image': to_unit_range(other),
@@ -148,7 +162,7 @@ def load_split(data_config, split: str) -> ImageSet:
   d = data_config
   check_dataset(d.name)
   builder = sources.get_builder(d.name, d.data_dir or None, d.builder_config or None)
-  sources.prepare(builder, d.name, d.prepare)
+  sources.prepare(builder, d.name, d.prepare, d.get('manual_dir') or None)
   if split not in builder.info.splits:
     raise ValueError(f'Split {split!r} is not in dataset {d.name}; it has '
                      f'{list(builder.info.splits)}.')
@@ -159,17 +173,25 @@ def load_split(data_config, split: str) -> ImageSet:
   meta = [{k: v for k, v in source[i].items() if k != 'image'} for i in range(len(source))]
   stack = lambda k: np.stack([m[k] for m in meta])
   size = int(builder.info.features['image'].shape[0])
+  text = lambda k: np.array([sources._text_or_value(m[k])  # pylint: disable=protected-access
+                             for m in meta])
+  if 'subject' in meta[0]:
+    subjects = stack('subject').astype(np.int32)
+    subject_names = tuple(builder.info.features['subject'].names)
+  else:  # index datasets: person ids (text), numbered in sorted order
+    names, subjects = np.unique(text('person'), return_inverse=True)
+    subjects, subject_names = subjects.astype(np.int32), tuple(str(n) for n in names)
   return ImageSet(
       source=source, image_size=size,
       keypoints=stack('keypoints_2d').astype(np.float32),
-      subjects=stack('subject').astype(np.int32),
-      subject_names=tuple(builder.info.features['subject'].names),
-      sequences=np.array([sources._text_or_value(m['sequence']) for m in meta]),  # pylint: disable=protected-access
+      subjects=subjects, subject_names=subject_names,
+      sequences=text('sequence'),
       frames=stack('frame').astype(np.int64),
-      extras={k: stack(k) for k in meta[0] if k not in ('keypoints_2d', 'subject', 'sequence',
-                                                        'frame')},
+      extras={k: stack(k) for k in meta[0] if k not in ('keypoints_2d', 'subject', 'person',
+                                                        'sequence', 'frame')},
       inplane=bool(d.inplane_normalize), box_factor=int(d.box_factor),
-      appearance_source=d.appearance_source, name=d.name, split=split)
+      appearance_source=d.appearance_source, name=d.name, split=split,
+      layout=IMAGE_DATASETS[d.name])
 
 
 def _train_item(images: ImageSet, sampling: str, element, rng):

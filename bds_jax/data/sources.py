@@ -19,6 +19,9 @@ DATASETS = {
     'human36m': ('tfds_builders.human36m', 'action', False),
     # Images (the appearance model): read through bds_jax/data/images.py, not load_split.
     'synthetic_people': ('tfds_builders.synthetic_people', 'behavior', True),
+    'deepfashion': ('tfds_builders.deepfashion', None, False),
+    'market1501': ('tfds_builders.market1501', None, False),
+    'human36m_frames': ('tfds_builders.human36m_frames', None, False),
 }
 
 
@@ -94,7 +97,10 @@ def prepare(builder, name: str, prepare_mode: str = 'auto', manual_dir: str | No
         raise FileNotFoundError(
             f'data.manual_dir={manual_dir!r} does not exist. Put the raw {name} files there '
             f'(see tfds_builders/{name}/README.md).')
-      download_config = tfds.download.DownloadConfig(manual_dir=os.path.expanduser(manual_dir))
+      # try_download_gcs=False: no prepared copy of a manual dataset exists to fetch, and
+      # looking for one needs the network.
+      download_config = tfds.download.DownloadConfig(
+          manual_dir=os.path.expanduser(manual_dir), try_download_gcs=False)
     builder.download_and_prepare(download_config=download_config)
     return builder
   how = (f'set --config.data.manual_dir to the folder with the raw files (see '

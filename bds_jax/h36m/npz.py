@@ -2,16 +2,18 @@
 
 `positions_3d` in that file is a pickled dict {subject: {action: float array}}. `np.load` with
 allow_pickle would run whatever the pickle asks for; `load_npz_positions` instead unpickles with
-`_RestrictedUnpickler`, which can build dicts, strings and NumPy arrays and nothing else, and
-raises UnsafePickleError for anything more. `bds_jax.h36m.formats` validates each entry.
+`bds_jax.safe_pickle`, which can build plain data (dicts, strings, numbers, NumPy arrays) and
+nothing else, and raises UnsafePickleError for anything more. `bds_jax.h36m.formats` validates
+each entry.
 """
 
 import io
-import pickle
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from bds_jax import safe_pickle
 
 NPZ_FILENAME = 'data_3d_h36m.npz'
 NPZ_KEY = 'positions_3d'
@@ -21,46 +23,8 @@ class NpzError(ValueError):
   """A defect of the npz file (the Human3.6M reader skips the file under skip_bad_files)."""
 
 
-class UnsafePickleError(NpzError):
+class UnsafePickleError(NpzError, safe_pickle.UnsafePickleError):
   """The npz asked to construct something a pose file never needs."""
-
-
-def _reconstruct_fn():
-  try:
-    from numpy._core import multiarray  # pylint: disable=g-import-not-at-top
-  except ImportError:  # NumPy 1.x.
-    from numpy.core import multiarray  # pylint: disable=g-import-not-at-top
-  return multiarray._reconstruct  # pylint: disable=protected-access
-
-
-# The only globals that `np.save` of a dict of float arrays writes (pickle protocol 3 in NumPy 1.x,
-# 4 in NumPy 2.x): ndarray.__reduce__ gives (_reconstruct, (ndarray, (0,), b'b'), state) and each
-# dtype reduces to numpy.dtype. The module of _reconstruct was renamed in NumPy 2. Dicts, strings,
-# tuples, bytes and numbers are built by opcodes and need no globals.
-_NPZ_GLOBALS = {
-    ('numpy._core.multiarray', '_reconstruct'): _reconstruct_fn,
-    ('numpy.core.multiarray', '_reconstruct'): _reconstruct_fn,
-    ('numpy', 'ndarray'): lambda: np.ndarray,
-    ('numpy', 'dtype'): lambda: np.dtype,
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-  """Unpickler that can build dicts, strings and NumPy arrays, and nothing else."""
-
-  def __init__(self, file, source: str):
-    # latin1 lets Python-2-era array buffers load, as np.load recommends.
-    super().__init__(file, encoding='latin1')
-    self._source = source
-
-  def find_class(self, module, name):
-    make = _NPZ_GLOBALS.get((module, name))
-    if make is None:
-      raise UnsafePickleError(
-          f'{self._source}: refusing to unpickle {module}.{name}; {NPZ_KEY} may only hold dicts, '
-          'strings and NumPy arrays. The file is not a genuine data_3d_h36m.npz and may be '
-          'malicious.')
-    return make()
 
 
 def load_npz_positions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
@@ -96,7 +60,10 @@ def load_npz_positions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     if dtype != np.dtype(object):
       raise NpzError(
           f'{path}: {NPZ_KEY!r} has dtype {dtype}; expected a pickled dict (object array).')
-    obj = _RestrictedUnpickler(raw, str(path)).load()
+    obj = safe_pickle.load(raw, f'{path} ({NPZ_KEY})',
+                           'The file is not a genuine data_3d_h36m.npz and may be malicious.')
+  except safe_pickle.UnsafePickleError as e:
+    raise UnsafePickleError(str(e)) from None
   except NpzError:
     raise
   # Damaged zips and pickles fail in many ways (BadZipFile, zlib.error, EOFError, struct.error,

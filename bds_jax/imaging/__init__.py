@@ -1,13 +1,20 @@
 """Image-side data tools shared by every image dataset: stickmen and in-plane part crops.
 
 Pixel convention: pixel (row i, column j) has its centre at x = j, y = i; keypoints are
-(17, 2) in the joint order of bds_jax/skeleton.py.
+(J, 2) in a layout's joint order (imaging/layouts.py; by default the 17 joints of
+bds_jax/skeleton.py).
 """
 
 from bds_jax.imaging.inplane import PARTS
+from bds_jax.imaging.layouts import DEEPFASHION
+from bds_jax.imaging.layouts import H36M_17
+from bds_jax.imaging.layouts import LAYOUTS
+from bds_jax.imaging.layouts import MARKET
+from bds_jax.imaging.layouts import KeypointLayout
 from bds_jax.imaging.inplane import inplane_normalize
 from bds_jax.imaging.inplane import part_quads
 from bds_jax.imaging.inplane import warp_quad
 from bds_jax.imaging.stickman import draw_stickman
 
-__all__ = ['PARTS', 'draw_stickman', 'inplane_normalize', 'part_quads', 'warp_quad']
+__all__ = ['DEEPFASHION', 'H36M_17', 'LAYOUTS', 'MARKET', 'PARTS', 'KeypointLayout',
+           'draw_stickman', 'inplane_normalize', 'part_quads', 'warp_quad']

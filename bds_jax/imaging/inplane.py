@@ -17,11 +17,15 @@ Parts for the 17-joint layout (upstream's DeepFashion definitions with our joint
     along joint_i -> joint_j with half-width |j - i| / 4. With one joint missing the segment
     runs from the valid joint straight down to the image's bottom row; both missing: zeros.
 Segments map top-to-bottom onto the crop without mirroring (the first joint on row 0).
+
+The 18-joint layouts (DeepFashion, Market; imaging/layouts.py) use the same parts in the same
+order, with upstream's head rule: top = neck + 2·(nose - neck).
 """
 
 import numpy as np
 
 from bds_jax.imaging import keypoints as keypoints_lib
+from bds_jax.imaging import layouts
 from bds_jax.imaging import stickman as sm
 
 _LIMBS = ((sm.R_SHOULDER, sm.R_ELBOW), (sm.R_ELBOW, sm.R_WRIST),
@@ -31,6 +35,7 @@ _LIMBS = ((sm.R_SHOULDER, sm.R_ELBOW), (sm.R_ELBOW, sm.R_WRIST),
 PARTS = ('torso', 'head', 'r_upper_arm', 'r_forearm', 'l_upper_arm', 'l_forearm',
          'r_thigh', 'r_shin', 'l_thigh', 'l_shin')
 TORSO_QUAD = (sm.R_HIP, sm.R_SHOULDER, sm.L_SHOULDER, sm.L_HIP)
+assert layouts.H36M_17.torso_quad == TORSO_QUAD and layouts.H36M_17.limbs == _LIMBS
 _UNIT_SQUARE = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
 _EPS = 1e-6  # pixels; shorter segments and flatter quads count as missing
 
@@ -47,27 +52,32 @@ def _strip(a, b, half_width_factor: float):
   return np.array([a + n, a - n, b - n, b + n])
 
 
-def part_quads(keypoints, image_height: int, valid=None) -> list:
+def part_quads(keypoints, image_height: int, valid=None,
+               layout: layouts.KeypointLayout = layouts.H36M_17) -> list:
   """Source quads (4, 2) in pixels of the 10 PARTS (None for a part that is missing).
 
   Corner k of a quad maps onto corner k of the unit square (0,0), (1,0), (1,1), (0,1).
   """
-  points, mask = keypoints_lib.keypoints_and_mask(keypoints, valid)
-  quads = []
-  quads.append(points[list(TORSO_QUAD)] if mask[list(TORSO_QUAD)].all() else None)
+  points, mask = keypoints_lib.keypoints_and_mask(keypoints, valid,
+                                                  num_joints=layout.num_joints)
+  torso = list(layout.torso_quad)
+  quads = [points[torso] if mask[torso].all() else None]
 
-  if mask[sm.L_SHOULDER] and mask[sm.R_SHOULDER]:
-    neck = 0.5 * (points[sm.L_SHOULDER] + points[sm.R_SHOULDER])
-    if mask[sm.HEAD]:
-      top = points[sm.HEAD]
+  rs, ls, top_joint = layout.r_shoulder, layout.l_shoulder, layout.head_top
+  if mask[ls] and mask[rs]:
+    neck = 0.5 * (points[ls] + points[rs])
+    if mask[top_joint]:
+      top = points[top_joint]
+      if layout.head_mode == 'nose':  # upstream: the nose is mid-face; the crown is twice as far
+        top = neck + 2.0 * (top - neck)
     else:  # a box above the shoulder line
-      top = neck - np.array([0.0, np.hypot(*(points[sm.L_SHOULDER] - points[sm.R_SHOULDER]))])
+      top = neck - np.array([0.0, np.hypot(*(points[ls] - points[rs]))])
     quads.append(_strip(top, neck, 0.5))
   else:
     quads.append(None)
 
   bottom = image_height - 1.0
-  for i, j in _LIMBS:
+  for i, j in layout.limbs:
     a, b = points[i], points[j]
     if mask[i] and not mask[j]:
       b = np.array([a[0], bottom])
@@ -127,15 +137,17 @@ def warp_quad(image, quad, crop_size: int) -> np.ndarray:
 
 
 def inplane_normalize(image, keypoints, valid=None, box_factor: int = 1,
-                      crop_size: int | None = None) -> np.ndarray:
+                      crop_size: int | None = None,
+                      layout: layouts.KeypointLayout = layouts.H36M_17) -> np.ndarray:
   """The 10 part crops of `image`, concatenated on the channel axis.
 
   Args:
     image: (H, W, C) uint8 or float image (a photo or a stickman).
-    keypoints: (17, 2) joint positions in `image`'s pixels.
-    valid: optional (17,) bool mask of present joints (default: coordinates >= 0).
+    keypoints: (J, 2) joint positions in `image`'s pixels, J = layout.num_joints.
+    valid: optional (J,) bool mask of present joints (default: coordinates >= 0).
     box_factor: crop side = H // 2**box_factor (upstream: 1 for 128 px Market, 2 for 256 px).
     crop_size: explicit crop side in pixels, overriding box_factor.
+    layout: the joints' layout (imaging/layouts.py); the 17 H3.6M joints by default.
 
   Returns:
     (crop, crop, 10·C) array of image's dtype (uint8 is rounded), parts in PARTS order.
@@ -148,7 +160,7 @@ def inplane_normalize(image, keypoints, valid=None, box_factor: int = 1,
   if not isinstance(crop_size, int) or crop_size < 2:
     raise ValueError(f'crop side {crop_size!r} must be an int >= 2 (lower box_factor or pass '
                      'crop_size).')
-  quads = part_quads(keypoints, image.shape[0], valid)
+  quads = part_quads(keypoints, image.shape[0], valid, layout)
   out = np.concatenate([warp_quad(image, q, crop_size) for q in quads], axis=-1)
   if image.dtype == np.uint8:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

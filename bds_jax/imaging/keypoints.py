@@ -23,19 +23,24 @@ def image_size(size, what: str = 'size') -> tuple[int, int]:
   return int(size[0]), int(size[1])
 
 
-def keypoints_and_mask(keypoints, valid=None,
-                       what: str = 'keypoints') -> tuple[np.ndarray, np.ndarray]:
-  """Checks (17, 2) pixel keypoints; returns them as float64 and a (17,) bool validity mask.
+def keypoints_and_mask(keypoints, valid=None, what: str = 'keypoints',
+                       num_joints: int = skeleton.NUM_JOINTS) -> tuple[np.ndarray, np.ndarray]:
+  """Checks (J, 2) pixel keypoints; returns them as float64 and a (J,) bool validity mask.
+
+  J is `num_joints`: 17 (bds_jax.skeleton) unless a 2D layout (imaging/layouts.py) says
+  otherwise.
 
   Without `valid`, a joint is valid when both coordinates are >= 0 (the upstream convention,
   which marks missing joints with negative coordinates). NaN or inf is allowed only in joints
   that `valid` marks missing.
   """
   keypoints = np.asarray(keypoints, dtype=np.float64)
-  if keypoints.shape != (skeleton.NUM_JOINTS, 2):
+  if keypoints.shape != (num_joints, 2):
+    which = ('the 17 H3.6M joints of bds_jax.skeleton' if num_joints == skeleton.NUM_JOINTS
+             else f'the {num_joints} joints of its layout')
     raise ValueError(
-        f'{what}: expected shape ({skeleton.NUM_JOINTS}, 2) (the 17 H3.6M joints of '
-        f'bds_jax.skeleton, x and y in pixels), got {keypoints.shape}.')
+        f'{what}: expected shape ({num_joints}, 2) ({which}, x and y in pixels), got '
+        f'{keypoints.shape}.')
   finite = np.all(np.isfinite(keypoints), axis=-1)
   if valid is None:
     if not finite.all():
@@ -45,8 +50,8 @@ def keypoints_and_mask(keypoints, valid=None,
     mask = np.all(keypoints >= 0, axis=-1)
   else:
     mask = np.asarray(valid)
-    if mask.shape != (skeleton.NUM_JOINTS,) or mask.dtype != bool:
-      raise ValueError(f'valid: expected a ({skeleton.NUM_JOINTS},) bool mask, got '
+    if mask.shape != (num_joints,) or mask.dtype != bool:
+      raise ValueError(f'valid: expected a ({num_joints},) bool mask, got '
                        f'{mask.dtype} {mask.shape}.')
     if not finite[mask].all():
       raise ValueError(

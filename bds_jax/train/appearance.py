@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import jax
 
+from bds_jax import errors
 from bds_jax import run_config
 from bds_jax import runs
 from bds_jax import sharding
@@ -43,7 +44,7 @@ def load_likelihood(config):
 def train_and_evaluate(config, workdir: str,
                        hooks: Sequence[Callable[[int, dict], None]] = ()) -> loop.TrainResult:
   """Trains (or resumes) the appearance model in `workdir`; returns the final state."""
-  config = runs.absolute_paths(config, ('data.data_dir', 'loss.vgg_weights'))
+  config = runs.absolute_paths(config, ('data.data_dir', 'data.manual_dir', 'loss.vgg_weights'))
   vgg_weights, config.loss.likelihood = load_likelihood(config)  # recorded in config.json
   run = run_config.open_for_training(config, workdir)
 
@@ -54,6 +55,11 @@ def train_and_evaluate(config, workdir: str,
   if train_set.image_size != config.model.image_size:
     raise ValueError(f'model.image_size={config.model.image_size} but {d.name} '
                      f'({d.builder_config or "default"}) has {train_set.image_size} px images.')
+  if train_set.layout.num_joints != config.model.num_keypoints:
+    raise errors.ConfigError(
+        f'model.num_keypoints={config.model.num_keypoints} but {d.name} has '
+        f'{train_set.layout.num_joints} keypoints per image: pass '
+        f'--config.model.num_keypoints={train_set.layout.num_joints}.')
   global_batch = d.batch_size
   local_batch = sharding.per_process_batch_size(global_batch)
   steps_per_epoch = assembly.steps_per_epoch(len(train_set), global_batch)
