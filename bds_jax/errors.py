@@ -19,6 +19,10 @@ class ConfigError(UserError, ValueError):
   """A config value that cannot work, or one that differs from the run's."""
 
 
+class InputError(UserError, ValueError):
+  """Bad input named on the command line: an index out of range, a malformed file."""
+
+
 def is_user_error(e: BaseException) -> bool:
   """Whether `e` is an expected error (above, a missing file, a full disk, no permission)."""
   if isinstance(e, (UserError, FileNotFoundError, PermissionError)):

@@ -24,6 +24,10 @@ PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 LEFT_JOINTS = (4, 5, 6, 11, 12, 13)
 RIGHT_JOINTS = (1, 2, 3, 14, 15, 16)
 
+# Colours of each side in every figure (bds_jax.viz) and the HTML report's legend. (The
+# appearance model's stickmen are an input, drawn in upstream's channel colours instead.)
+SIDE_COLORS = {'left': '#1f77b4', 'right': '#d62728', 'center': '#333333'}
+
 # Bones as (parent, child) pairs, for drawing.
 BONES = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
 

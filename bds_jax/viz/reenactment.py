@@ -9,7 +9,8 @@ behavior re-enacted from that start posture.
 import jax
 import numpy as np
 
-from bds_jax.viz import stick_figures
+from bds_jax.viz import animation
+from bds_jax.viz import video_io
 
 
 def reenact(sampler, source, start):
@@ -25,7 +26,8 @@ def write(path: str, sampler, source, target):
   self_rec = reenact(sampler, source, source[:, 0])
   transfer = reenact(sampler, source, target[:, 0])
   to_m = sampler.normalizer.denormalize
-  panels = [[('source', to_m(source[i])), ('self-reconstruction', to_m(self_rec[i])),
-             ('target start', to_m(target[i])), ('transfer', to_m(transfer[i]))]
+  P = animation.Panel
+  panels = [[P('source', to_m(source[i])), P('self-reconstruction', to_m(self_rec[i])),
+             P('target start', to_m(target[i])), P('transfer', to_m(transfer[i]))]
             for i in range(len(source))]
-  stick_figures.save_animation(path, stick_figures.render_frames(panels), fps=sampler.fps)
+  video_io.write(path, animation.render(panels, sampler.fps), sampler.fps)

@@ -10,21 +10,25 @@ import os
 import jax
 import numpy as np
 
-from bds_jax.viz import stick_figures
+from bds_jax.viz import animation
+from bds_jax.viz import video_io
 
 
 def write(out_dir: str, step: int, sampler, start, key, loop_behaviors: int,
           video_format: str = 'gif'):
   """Writes both figures for a `bds_jax.sampling.Sampler` with a flow; start (17, 3) metres."""
   chain = sampler.sample_loop(key, start, loop_behaviors, prior='flow')
-  stick_figures.save_animation(
+  video_io.write(
       os.path.join(out_dir, f'sample_loop_step_{step:07d}.{video_format}'),
-      stick_figures.render_frames([[('flow sample loop', chain)]]), fps=sampler.fps)
+      animation.render([[animation.Panel('flow sample loop', chain)]], sampler.fps,
+                       title=f'step {step}: {loop_behaviors} chained flow samples'),
+      sampler.fps)
   starts = np.repeat(start[None], 3, axis=0)
   rows = []
   for prior in ('flow', 'gaussian'):
     seqs = sampler.decode(sampler.sample_codes(3, jax.random.fold_in(key, len(rows)), prior),
                           starts)
-    rows.append([(f'{prior} sample {i + 1}', s) for i, s in enumerate(seqs)])
-  stick_figures.save_animation(os.path.join(out_dir, f'samples_step_{step:07d}.{video_format}'),
-                               stick_figures.render_frames(rows), fps=sampler.fps)
+    rows.append([animation.Panel(f'{prior} sample {i + 1}', s) for i, s in enumerate(seqs)])
+  video_io.write(os.path.join(out_dir, f'samples_step_{step:07d}.{video_format}'),
+                 animation.render(rows, sampler.fps, title=f'step {step}: samples from one start '
+                                  'posture'), sampler.fps)

@@ -69,6 +69,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           name='default', description='128 px, 3.2 s sequences, every 10th frame (16 each).',
           image_size=128, num_frames=160, stride=10),
       SyntheticPeopleConfig(
+          name='demo', description='64 px, 3.2 s sequences, every 5th frame (32 each): the '
+          'CPU demo of the appearance model (configs/appearance.py:demo).',
+          image_size=64, num_frames=160, stride=5),
+      SyntheticPeopleConfig(
           name='small', description='64 px, 2 postures × 2 behaviors, 2 frames each (tests).',
           image_size=64, num_frames=60, stride=30, postures=('standing', 'sitting'),
           behaviors=('wave', 'squat')),

@@ -1,0 +1,177 @@
+"""synthesize.py's subcommands: load a trained run once, make one figure, write it and its
+manifest entry into <run>/synthesis/ (or --out_dir).
+
+  transfer     grid: source behaviors along the top, target start postures down the side
+  sample       behaviors from the flow and from N(0, I), from chosen start postures
+  loop         one long sequence of chained samples
+  interpolate  linear and spherical paths between two behaviors' codes
+  neighbours   a re-enactment's nearest test windows in behavior space vs posture space
+  umap         posterior codes vs flow and prior samples (PNG + interactive HTML)
+  video        RGB re-enactment with an appearance model
+"""
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+
+import jax
+
+from bds_jax import errors
+from bds_jax import runs
+from bds_jax.data import assembly
+from bds_jax.data import images as images_lib
+from bds_jax.synthesis import behavior
+from bds_jax.synthesis import embedding
+from bds_jax.synthesis import inputs
+from bds_jax.synthesis import outputs
+from bds_jax.synthesis import rgb
+
+COMMANDS = ('transfer', 'sample', 'loop', 'interpolate', 'neighbours', 'umap', 'video')
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Settings:
+  """What a subcommand may use (synthesize.py's flags; unused ones are ignored)."""
+  workdir: str
+  out_dir: str = ''                # '' = <workdir>/synthesis
+  data_dir: str = ''               # TFDS data dir ('' = as recorded in the run)
+  source: str = 'test:auto'        # behaviors: <split>:<i>,<j>,... | <split>:auto | poses.npy
+  target: str = 'test:auto'        # start postures (video: frames of the image dataset)
+  num: int = 3                     # sources / targets / samples per row / UMAP points per set
+  steps: int = 5                   # interpolation steps
+  k: int = 5                       # neighbours
+  prior: str = 'flow'              # loop
+  num_behaviors: int = 4           # loop
+  seed: int = 0
+  format: str = 'mp4'              # or 'gif'
+  name: str = ''                   # output name ('' = the subcommand)
+  appearance_workdir: str = ''     # video: the appearance run
+  camera: str = 'dataset'          # video: 'dataset' or 'orbit'
+  image_builder_config: str = ''   # video: the image dataset's config ('' = the run's)
+
+
+class Session:
+  """A behavior run loaded for synthesis: its sampler (with the flow when there is one) and
+  its windows per split, loaded on first use."""
+
+  def __init__(self, s: Settings):
+    self.settings = s
+    self.run = runs.Run(s.workdir, s.data_dir or None)
+    if self.run.trainer == 'flow':  # a flow run: synthesise with its behavior model
+      self.run = self.run.behavior_run()
+    self.sampler = self.run.sampler()
+    self.config = self.run.config
+    self.out_dir = s.out_dir or os.path.join(self.run.path, outputs.DIR)
+
+  @functools.cache  # pylint: disable=method-cache-max-size-none
+  def windows(self, split: str):
+    return assembly.load_windows(self.config.data, split, self.sampler.normalizer)
+
+  def clips(self, spec: str, n: int, what: str, seed_offset: int = 0, exclude=()):
+    return inputs.select(spec, n, self.windows, self.sampler.normalizer, self.sampler.steps + 1,
+                         what, self.settings.seed + seed_offset, exclude)
+
+  def labels_of(self, clips) -> set:
+    names = self.windows('test').seqs.label_names if not inputs.is_file(
+        self.settings.source) else ()
+    return {names.index(label) for label in clips.labels if label in names}
+
+
+def _check(s: Settings, command: str):
+  if command not in COMMANDS:
+    raise errors.InputError(f'Unknown subcommand {command!r}; choose one of {", ".join(COMMANDS)}.')
+  if s.format not in ('mp4', 'gif'):
+    raise errors.InputError(f'--format={s.format!r} must be mp4 or gif.')
+  for field in ('num', 'steps', 'k', 'num_behaviors'):
+    if getattr(s, field) < 1:
+      raise errors.InputError(f'--{field}={getattr(s, field)} must be at least 1.')
+  if command == 'video' and not s.appearance_workdir:
+    raise errors.InputError('video needs --appearance_workdir: an appearance run (train one with '
+                     'configs/appearance.py) on an image dataset with 3D poses and cameras.')
+
+
+def run(command: str, s: Settings) -> dict:
+  """Runs one subcommand; returns its manifest entry (files relative to its out_dir)."""
+  _check(s, command)
+  session = Session(s)
+  sampler, key = session.sampler, jax.random.key(s.seed)
+  name = s.name or command
+  extra = {'workdir': session.run.path}
+  if command == 'transfer':
+    sources = session.clips(s.source, s.num, '--source')
+    targets = session.clips(s.target, s.num, '--target', 1, session.labels_of(sources))
+    figure = behavior.transfer_grid(sampler, sources, targets)
+  elif command == 'sample':
+    figure = behavior.samples(sampler, session.clips(s.target, min(s.num, 2), '--target'),
+                              s.num, key)
+  elif command == 'loop':
+    if s.prior == 'flow' and not sampler.has_flow:
+      raise errors.InputError(f'--prior=flow, but {session.run.path} has no flow run in flow/ '
+                              '(train one with configs/flow.py): use --prior=gaussian.')
+    figure = behavior.loop(sampler, session.clips(s.target, 1, '--target'), s.num_behaviors,
+                           key, s.prior)
+  elif command == 'interpolate':
+    pair = session.clips(s.source, 2, '--source')
+    figure = behavior.interpolate(sampler, pair, session.clips(s.target, 1, '--target', 1),
+                                  s.steps)
+  elif command == 'neighbours':
+    source = session.clips(s.source, 1, '--source')
+    target = session.clips(s.target, 1, '--target', 1, session.labels_of(source))
+    figure = behavior.neighbours(sampler, session.windows('test'), source, target, s.k)
+  elif command == 'umap':
+    return _umap(session, name, key, extra)
+  else:
+    figure, extra = _video(session, s, extra)
+  entry = outputs.save_figure(session.out_dir, name, command, figure, sampler.fps, s.format,
+                              **extra)
+  log.info('%s: %s', command, os.path.join(session.out_dir, entry['video']))
+  return entry
+
+
+def _umap(session: Session, name: str, key, extra: dict) -> dict:
+  sampler, s = session.sampler, session.settings
+  codes, sets, labels, clips = embedding.collect(sampler, session.windows('test'), s.num, key)
+  xy = embedding.fit(codes, s.seed)
+  os.makedirs(session.out_dir, exist_ok=True)
+  title = f'UMAP of behavior space ({session.config.data.name}, test split)'
+  embedding.write_png(os.path.join(session.out_dir, f'{name}.png'), xy, sets, labels, title)
+  embedding.write_html(os.path.join(session.out_dir, f'{name}.html'), xy, sets, labels, clips,
+                       title, sampler.fps)
+  entry = {'name': name, 'command': 'umap', 'title': title, 'still': f'{name}.png',
+           'html': f'{name}.html', 'points': int(len(xy)),
+           'caption': 'One UMAP embedding of posterior means μ of test windows (left: by '
+                      'class), flow samples and N(0, I) samples (right). The HTML version '
+                      'plays each point\'s clip on hover.', 'stats': {}, **extra}
+  outputs.add_entry(session.out_dir, entry)
+  return entry
+
+
+def _video(session: Session, s: Settings, extra: dict):
+  app_run = runs.Run(s.appearance_workdir, s.data_dir or None)
+  appearance = app_run.load_appearance()
+  data = app_run.config.data
+  if s.image_builder_config:
+    data = data.copy_and_resolve_references()
+    data.builder_config = s.image_builder_config
+  image_set = images_lib.load_split(data, data.eval_split)
+  rgb.check_images(image_set, appearance.run.config.model.image_size, app_run.path)
+  if inputs.is_file(s.target):
+    raise errors.InputError('video --target takes frames of the image dataset (<split>:<i>,... or '
+                     '<split>:auto), not a pose file: the person\'s appearance comes from it.')
+  split, frames = inputs._indices(s.target, '--target')  # pylint: disable=protected-access
+  if split != data.eval_split:
+    image_set = images_lib.load_split(data, split)
+  frames = frames if frames is not None else rgb.auto_frames(image_set, min(s.num, 2), s.seed)
+  source = session.clips(s.source, 1, '--source')
+  figure = rgb.reenact_rgb(session.sampler, appearance, image_set, source, frames, s.camera)
+  return figure, {**extra, 'appearance_workdir': app_run.path,
+                  'appearance_step': appearance.step}
+
+
+def summary(entry: dict, out_dir: str) -> str:
+  files = [entry[k] for k in ('video', 'still', 'html') if k in entry]
+  stats = f' {json.dumps(entry["stats"])}' if entry.get('stats') else ''
+  return f'{entry["title"]}: ' + ', '.join(os.path.join(out_dir, f) for f in files) + stats

@@ -1,0 +1,199 @@
+"""A run's report: one self-contained index.html in the run directory.
+
+  report_page.write('runs/demo')   # -> runs/demo/index.html
+
+Built from what is in the directory, so evaluate.py and synthesize.py both just call `write`:
+  * run summary: trainer, dataset, steps, training time, the config (collapsed);
+  * training curves (PNG from metrics.jsonl) of the run, its flow/ prior and any appearance
+    run a synthesis used;
+  * every evaluation table (eval/*.md, the paper's numbers beside ours) as HTML tables;
+  * synthesize.py's results (synthesis/manifest.json): videos, stills, captions and numbers;
+    and the appearance run's evaluation tables.
+Links are relative (the folder can be copied or served anywhere); nothing is fetched from the
+internet: no scripts, fonts or styles from elsewhere.
+"""
+
+import html
+import json
+import os
+import time
+
+from markdown_it import MarkdownIt
+import numpy as np
+
+from bds_jax import skeleton
+from bds_jax.viz import curves
+
+FILE = 'index.html'
+ASSETS = 'report'  # generated images of the report itself (curves)
+EVAL_ORDER = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer', 'appearance')
+
+_MD = MarkdownIt('commonmark', {'html': False}).enable('table')
+
+
+def _read_json(path: str):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return None
+
+
+def _rel(path: str, root: str) -> str:
+  return os.path.relpath(path, root).replace(os.sep, '/')
+
+
+def _metrics_span(path: str) -> tuple[int | None, float | None]:
+  """(last step, seconds of training) from metrics.jsonl (steps / steps_per_sec, summed)."""
+  series = curves.read_metrics(path) if os.path.exists(path) else {}
+  steps = [int(s.max()) for s, _ in series.values() if len(s)]
+  rate = series.get('train/steps_per_sec')
+  seconds = None
+  if rate is not None and len(rate[0]):
+    s, r = rate[0].astype(float), rate[1]
+    gaps = np.maximum(np.diff(s, prepend=0.0), 0.0)  # a resume may log a step again
+    seconds = float(np.sum(gaps / np.maximum(r, 1e-9)))
+  return (max(steps) if steps else None), seconds
+
+
+def _summary(run_dir: str, config: dict) -> str:
+  step, seconds = _metrics_span(os.path.join(run_dir, 'metrics.jsonl'))
+  data = config.get('data', {})
+  rows = [('directory', run_dir), ('trainer', config.get('trainer', '?')),
+          ('preset', config.get('preset') or '(none)'),
+          ('dataset', f'{data.get("name", "?")} ({data.get("builder_config") or "default"})'),
+          ('steps trained', step if step is not None else '–'),
+          ('training time', f'{seconds / 60:.1f} min (from logged throughput)' if seconds
+           else '–')]
+  model = config.get('model', {})
+  rows += [(f'model.{k}', model[k]) for k in ('variant', 'width', 'frame', 'image_size')
+           if k in model]
+  body = ''.join(f'<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>'
+                 for k, v in rows)
+  return (f'<table class="kv">{body}</table><details><summary>config.json</summary><pre>'
+          f'{html.escape(json.dumps(config, indent=1))}</pre></details>')
+
+
+def _curves(run_dir: str, runs: list[tuple[str, str]]) -> str:
+  parts = []
+  for label, path in runs:
+    png = curves.plot(os.path.join(path, 'metrics.jsonl'),
+                      os.path.join(run_dir, ASSETS, f'curves_{label}.png'),
+                      f'{label}: {os.path.basename(path)}')
+    if png:
+      parts.append(f'<figure><img src="{_rel(png, run_dir)}" alt="training curves of {label}">'
+                   f'<figcaption>{html.escape(label)} run ({html.escape(path)}): blue train, '
+                   'red evaluation.</figcaption></figure>')
+  return ''.join(parts) or '<p>No metrics.jsonl yet.</p>'
+
+
+def _tables(eval_dir: str) -> str:
+  if not os.path.isdir(eval_dir):
+    return ''
+  names = [f[:-3] for f in os.listdir(eval_dir) if f.endswith('.md')]
+  names.sort(key=lambda n: (EVAL_ORDER.index(n) if n in EVAL_ORDER else len(EVAL_ORDER), n))
+  parts = []
+  for name in names:
+    with open(os.path.join(eval_dir, f'{name}.md')) as f:
+      parts.append(f'<section class="table">{_MD.render(f.read())}</section>')
+  return ''.join(parts)
+
+
+def _synthesis(run_dir: str, entries: list[dict]) -> str:
+  parts = []
+  for e in entries:
+    base = os.path.join(run_dir, 'synthesis')
+    media = ''
+    if e.get('video'):
+      src = _rel(os.path.join(base, e['video']), run_dir)
+      poster = _rel(os.path.join(base, e['still']), run_dir) if e.get('still') else ''
+      if src.endswith('.gif'):
+        media = f'<img src="{src}" alt="{html.escape(e["title"])}">'
+      else:
+        media = (f'<video src="{src}" poster="{poster}" controls loop muted autoplay '
+                 f'playsinline></video>')
+    elif e.get('still'):
+      media = f'<img src="{_rel(os.path.join(base, e["still"]), run_dir)}" alt="">'
+    link = (f' <a href="{_rel(os.path.join(base, e["html"]), run_dir)}">interactive version'
+            '</a>' if e.get('html') else '')
+    stats = ''
+    if e.get('stats'):
+      stats = '<pre class="stats">' + html.escape(json.dumps(e['stats'], indent=1)) + '</pre>'
+    meta = (f'{e.get("frames", "")} frames at {e.get("fps", ""):g} fps' if e.get('frames')
+            else '')
+    parts.append(f'<section class="synth"><h3>{html.escape(e["title"])}</h3>{media}'
+                 f'<p>{html.escape(e.get("caption", ""))}{link}</p><p class="meta">'
+                 f'<code>synthesize.py {html.escape(e.get("command", ""))}</code> {meta}</p>'
+                 f'{stats}</section>')
+  return ''.join(parts) or ('<p>Nothing synthesised yet: run <code>python synthesize.py '
+                            'transfer --workdir=...</code>.</p>')
+
+
+def write(run_dir: str) -> str:
+  """(Re)writes <run_dir>/index.html from the directory's contents; returns its path."""
+  run_dir = os.path.abspath(run_dir)
+  config = _read_json(os.path.join(run_dir, 'config.json')) or {}
+  manifest = _read_json(os.path.join(run_dir, 'synthesis', 'manifest.json')) or []
+  related = [(config.get('trainer', 'run'), run_dir)]
+  if os.path.exists(os.path.join(run_dir, 'flow', 'config.json')):
+    related.append(('flow', os.path.join(run_dir, 'flow')))
+  for e in manifest:
+    path = e.get('appearance_workdir')
+    if path and os.path.isdir(path) and ('appearance', path) not in related:
+      related.append(('appearance', path))
+  legend = ''.join(f'<span class="swatch" style="background:{c}"></span>{side} '
+                   for side, c in skeleton.SIDE_COLORS.items())
+  evals = [('', os.path.join(run_dir, 'eval'))] + [
+      (f' ({label} run)', os.path.join(p, 'eval')) for label, p in related[1:]]
+  eval_html = ''.join(f'<h3>{html.escape(p)}{html.escape(label)}</h3>{_tables(p)}'
+                      for label, p in evals if _tables(p))
+  title = f'bds_jax report: {os.path.basename(run_dir)}'
+  page = _PAGE.format(
+      title=html.escape(title), when=time.strftime('%Y-%m-%d %H:%M'),
+      summary=_summary(run_dir, config), legend=legend, synthesis=_synthesis(run_dir, manifest),
+      evaluation=eval_html or '<p>Not evaluated yet: run <code>python evaluate.py</code>.</p>',
+      curves=_curves(run_dir, related))
+  path = os.path.join(run_dir, FILE)
+  with open(path + '.tmp', 'w') as f:
+    f.write(page)
+  os.replace(path + '.tmp', path)
+  return path
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1280px; padding: 0 24px 48px;
+       color: #222; }}
+h1 {{ font-size: 1.6em; margin-top: 24px; }}
+h2 {{ border-bottom: 1px solid #ddd; margin-top: 40px; }}
+table {{ border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }}
+th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; }}
+th {{ background: #f5f5f5; }} table.kv th {{ width: 160px; }}
+video, .synth img, figure img {{ max-width: 100%; border: 1px solid #eee; }}
+pre {{ background: #f7f7f7; padding: 8px; overflow-x: auto; font-size: 12px; }}
+.meta {{ color: #666; font-size: 13px; }} .swatch {{ display: inline-block; width: 12px;
+height: 12px; margin: 0 4px 0 10px; vertical-align: middle; }}
+nav a {{ margin-right: 16px; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<nav><a href="#summary">Summary</a><a href="#synthesis">Synthesis</a>
+<a href="#evaluation">Evaluation</a><a href="#curves">Training curves</a></nav>
+<p class="meta">Written {when}. Skeleton colours: {legend}</p>
+<h2 id="summary">Run</h2>
+{summary}
+<h2 id="synthesis">Synthesis</h2>
+{synthesis}
+<h2 id="evaluation">Evaluation</h2>
+{evaluation}
+<h2 id="curves">Training curves</h2>
+{curves}
+</body>
+</html>
+"""

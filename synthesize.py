@@ -1,0 +1,73 @@
+"""Synthesises from trained runs: behavior transfer, samples, interpolations, RGB video.
+
+  python synthesize.py transfer --workdir=runs/demo [--source=test:auto] [--target=test:auto]
+  python synthesize.py sample --workdir=runs/demo [--target=test:12] [--num=4]
+  python synthesize.py loop --workdir=runs/demo [--num_behaviors=6] [--prior=flow|gaussian]
+  python synthesize.py interpolate --workdir=runs/demo --source=test:10,800 [--steps=5]
+  python synthesize.py neighbours --workdir=runs/demo [--source=test:10] [--k=5]
+  python synthesize.py umap --workdir=runs/demo [--num=300]
+  python synthesize.py video --workdir=runs/demo --appearance_workdir=runs/demo/appearance
+
+--source/--target: <split>:<i>,<j>,... (window indices of that split, as evaluation counts
+them), <split>:auto (seeded, different classes), or a .npy file of poses (T, 17, 3) or
+(N, T, 17, 3) in metres at the model's frame rate (README, "Synthesis"). For `video`,
+--target names frames of the appearance run's image dataset. Results go to
+<workdir>/synthesis/ (MP4 by default, --format=gif, plus a PNG still each), and the run's
+index.html report is rewritten to show them.
+"""
+
+import logging as std_logging
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from bds_jax import errors
+
+flags.DEFINE_string('workdir', None, 'Behavior run (its flow/ prior is used when present).')
+flags.DEFINE_string('out_dir', '', 'Where results go (default: <workdir>/synthesis).')
+flags.DEFINE_string('data_dir', '', 'TFDS data dir (default: the one the run recorded).')
+flags.DEFINE_string('source', 'test:auto', 'Source behaviors: <split>:<i>,... | <split>:auto '
+                    '| poses.npy')
+flags.DEFINE_string('target', 'test:auto', 'Target start postures (video: image frames).')
+flags.DEFINE_integer('num', 3, 'Sources/targets (auto), samples per row, UMAP points per set.')
+flags.DEFINE_integer('steps', 5, 'interpolate: clips from one code to the other.')
+flags.DEFINE_integer('k', 5, 'neighbours: how many.')
+flags.DEFINE_enum('prior', 'flow', ['flow', 'gaussian'], 'loop: the prior sampled.')
+flags.DEFINE_integer('num_behaviors', 4, 'loop: chained behaviors.')
+flags.DEFINE_integer('seed', 0, 'Seed of auto selections and samples.')
+flags.DEFINE_enum('format', 'mp4', ['mp4', 'gif'], 'Animation format.')
+flags.DEFINE_string('name', '', 'Output file name (default: the subcommand).')
+flags.DEFINE_string('appearance_workdir', '', 'video: the appearance run.')
+flags.DEFINE_enum('camera', 'dataset', ['dataset', 'orbit'], 'video: the target frame\'s '
+                  'camera, or a default orbit camera fitted to the whole re-enactment.')
+flags.DEFINE_string('image_builder_config', '', 'video: image dataset config (default: the '
+                    'appearance run\'s).')
+flags.DEFINE_bool('report', True, 'Rewrite <workdir>/index.html afterwards.')
+flags.mark_flags_as_required(['workdir'])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise errors.InputError('Give one subcommand: transfer, sample, loop, interpolate, '
+                            'neighbours, umap or video (e.g. python synthesize.py transfer '
+                            '--workdir=runs/demo).')
+  logging.set_verbosity(logging.WARNING)
+  std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
+  # pylint: disable=g-import-not-at-top
+  from bds_jax.synthesis import commands
+  from bds_jax.viz import report_page
+  settings = commands.Settings(**{f: FLAGS[f].value for f in (
+      'workdir', 'out_dir', 'data_dir', 'source', 'target', 'num', 'steps', 'k', 'prior',
+      'num_behaviors', 'seed', 'format', 'name', 'appearance_workdir', 'camera',
+      'image_builder_config')})
+  entry = commands.run(argv[1], settings)
+  print(commands.summary(entry, settings.out_dir or os.path.join(entry['workdir'], 'synthesis')))
+  if FLAGS.report and not settings.out_dir:
+    print(f'Report: {report_page.write(entry["workdir"])}')
+
+
+if __name__ == '__main__':
+  errors.main_with_clear_errors(lambda: app.run(main, flags_parser=errors.parse_flags))
