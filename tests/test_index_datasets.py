@@ -89,12 +89,11 @@ def test_deepfashion_builds_filtered_splits_with_pixel_keypoints(deepfashion):
   assert set(got) == set(imgs[:2])  # imgs[2] has no right hip: upstream's torso filter
   for i in (0, 1):
     ex = got[imgs[i]]
-    want = np.where((joints[i] >= 0).all(-1, keepdims=True), joints[i] * 256, -1.0)
-    np.testing.assert_allclose(ex['keypoints_2d'], want, rtol=0, atol=256 * 1e-6)
+    np.testing.assert_allclose(ex['keypoints_2d'], joints[i] * 256, rtol=0, atol=256 * 1e-6)
     # 256 px JPEGs are stored as they are: the decoded pixels are the file's.
     np.testing.assert_array_equal(ex['image'], np.asarray(Image.open(manual / imgs[i])))
     assert ex['person'].decode() == 'deepfashion:00000080' and ex['frame'] == 0
-  assert got[imgs[1]]['keypoints_2d'][16].tolist() == [-1.0, -1.0]  # missing stays missing
+  assert got[imgs[1]]['keypoints_2d'][16].tolist() == [-256.0, -256.0]  # missing: negative
   test = builder.as_data_source('test')
   persons = sorted(test[i]['person'].decode() for i in range(len(test)))
   assert persons == ['deepfashion:00000081', f'image:{imgs[4]}']  # a dummy id per image

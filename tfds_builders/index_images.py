@@ -4,7 +4,8 @@ Reading and checking the files is `bds_jax.data.index_images`; this maps it onto
 example is one image that passed upstream's torso filter:
 
   image         S×S RGB (encoded bytes: the original JPEG/PNG when already S×S, else PNG)
-  keypoints_2d  (18, 2) float32 pixels at S, in the dataset's joint order; (-1, -1) = missing
+  keypoints_2d  (18, 2) float32: the index's joints × S (pixels), in the dataset's joint order;
+                negative = missing (upstream's convention)
   person        person id read off the path, or 'image:<path>' (a dummy id per image)
   sequence      the image's path relative to index.p; frame: 0 (one image per "sequence")
 

@@ -187,11 +187,11 @@ def examples(manual_dir, dataset: IndexDataset, train: bool, size: int | None = 
   for i in np.flatnonzero(keep):
     rel = index.imgs[i]
     joints = index.joints[i]
-    present = (joints >= 0).all(axis=-1, keepdims=True)
     yield rel, {
         'image': load_image(os.path.join(manual_dir, rel), size),
-        # A missing joint is (-1, -1): only the sign matters downstream.
-        'keypoints_2d': np.where(present, joints * size, -1.0).astype(np.float32),
+        # × S for missing joints too, so that keypoints / S (the adversary's target) is the
+        # index's own value, negative, exactly as upstream regressed it.
+        'keypoints_2d': (joints * size).astype(np.float32),
         'person': person_id(rel, dataset),
         'sequence': rel,
         'frame': 0,
