@@ -30,7 +30,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
 TRAINERS = {'behavior': 'bds_jax.train.behavior', 'flow': 'bds_jax.train.flow',
-            'appearance': 'bds_jax.train.appearance'}
+            'appearance': 'bds_jax.train.appearance', 'diffusion': 'bds_jax.train.diffusion'}
 
 
 def main(argv):

@@ -41,6 +41,7 @@ SAFE_TO_CHANGE = {
                          'data.num_threads', 'data.prefetch'),
     'flow': _LOOP + ('ks_alpha', 'sample_loop_behaviors', 'video_format', 'data.data_dir',
                      'data.num_threads', 'data.prefetch'),
+    'diffusion': _LOOP + ('eval_samples', 'data.data_dir', 'data.num_threads', 'data.prefetch'),
     'appearance': _LOOP + ('figure_every_steps', 'figure_examples', 'data.data_dir',
                            'data.manual_dir', 'data.prepare', 'data.num_threads',
                            'data.prefetch'),

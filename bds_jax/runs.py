@@ -3,7 +3,8 @@
   run = runs.Run('runs/demo')          # what train.py wrote into --workdir
   behavior = run.load_behavior()       # the cVAE: graph, trained parameters, normalizer
   flow = run.load_flow()               # the flow prior in runs/demo/flow, over that cVAE
-  sampler = run.sampler()              # both as a bds_jax.sampling.Sampler
+  diffusion = run.load_diffusion()     # the diffusion prior in runs/demo/diffusion
+  sampler = run.sampler()              # all of them as a bds_jax.sampling.Sampler
 
 A run directory holds:
   config.json          the complete config the run was created with (written once)
@@ -13,6 +14,7 @@ A run directory holds:
   checkpoints/<step>/  orbax checkpoints: the whole train state and the data-iterator position
   checkpoints_quarantined/  checkpoints that could not be restored, moved aside on resume
   flow/                a flow prior trained on this run's codes (itself a run directory)
+  diffusion/           an observation-conditioned diffusion prior over them (likewise)
   eval/                evaluate.py's results.json and tables
   metrics.jsonl, tensorboard/, final_metrics.json and figure folders, written while training.
 
@@ -48,6 +50,7 @@ CONFIG_FILE = 'config.json'
 NORMALIZATION_FILE = 'normalization.json'
 CHECKPOINT_DIR = 'checkpoints'
 FLOW_DIR = 'flow'
+DIFFUSION_DIR = 'diffusion'
 EVAL_DIR = 'eval'
 FINAL_METRICS_FILE = 'final_metrics.json'
 
@@ -61,6 +64,7 @@ ADDED_FIELDS = {
                  'model.body_xy_scale': 0.3},
     'flow': {'flow.compute_dtype': 'float32'},
     'appearance': {'data.manual_dir': ''},
+    'diffusion': {},
 }
 
 
@@ -139,11 +143,15 @@ class Behavior:
   def model(self):
     return nnx.merge(self.model_def, self.params)
 
-  def sampler(self, flow: 'Flow | None' = None) -> Sampler:
+  def sampler(self, flow: 'Flow | None' = None,
+              diffusion: 'Diffusion | None' = None) -> Sampler:
     d = self.config.data
     return Sampler(self.model_def, self.params, self.normalizer, seq_len=d.seq_len,
                    frame_lag=d.frame_lag, flow_def=flow.flow_def if flow else None,
-                   flow_state={'params': flow.params, 'buffers': flow.buffers} if flow else None)
+                   flow_state={'params': flow.params, 'buffers': flow.buffers} if flow else None,
+                   diffusion_def=diffusion.prior_def if diffusion else None,
+                   diffusion_state=({'params': diffusion.params, 'stats': diffusion.stats}
+                                    if diffusion else None))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +173,27 @@ class Flow:
 
   def sampler(self) -> Sampler:
     return self.behavior.sampler(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Diffusion:
+  """A trained diffusion prior (observation encoder and EMA denoiser) and its behavior model."""
+  run: 'Run'
+  step: int
+  prior_def: object
+  params: dict        # {'observation': encoder/autoencoder, 'denoiser': the EMA weights}
+  stats: dict         # the code scaling
+  behavior: Behavior
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.run.config
+
+  def prior(self):
+    return nnx.merge(self.prior_def, self.params, self.stats)
+
+  def sampler(self, flow: Flow | None = None) -> Sampler:
+    return self.behavior.sampler(flow, self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +245,10 @@ class Run:
   @property
   def flow_dir(self) -> str:
     return os.path.join(self.path, FLOW_DIR)
+
+  @property
+  def diffusion_dir(self) -> str:
+    return os.path.join(self.path, DIFFUSION_DIR)
 
   @property
   def eval_dir(self) -> str:
@@ -313,15 +346,26 @@ class Run:
     run = Run(self.flow_dir, self.data_dir)
     return run if run.exists() else None
 
+  def diffusion_run(self) -> 'Run | None':
+    """The diffusion run in this behavior run's diffusion/ folder, or None."""
+    run = Run(self.diffusion_dir, self.data_dir)
+    return run if run.exists() else None
+
   def behavior_run(self) -> 'Run':
-    """The behavior run a flow run was trained on (its config's behavior_workdir)."""
+    """The behavior run a flow or diffusion run was trained on (its behavior_workdir)."""
     config = self.config
-    if config.trainer != 'flow':
-      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'flow\' run.')
+    if config.trainer not in ('flow', 'diffusion'):
+      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a flow or diffusion '
+                       'run.')
     if not config.behavior_workdir:
       raise ValueError(f'{self.config_path} names no behavior_workdir.')
-    return Run(os.path.join(self.path, config.behavior_workdir),
-               self.data_dir or config.data.data_dir or None)
+    run = Run(os.path.join(self.path, config.behavior_workdir),
+              self.data_dir or config.data.data_dir or None)
+    if not run.exists():
+      raise FileNotFoundError(
+          f'{self.path} is a {config.trainer} run over the behavior run {run.path}, which holds '
+          f'no run ({run.config_path} is missing); restore that run or retrain this one.')
+    return run
 
   def load_flow(self, step: int | None = None, behavior: Behavior | None = None) -> Flow:
     """The flow prior of this run at `step` (default: the latest).
@@ -344,11 +388,39 @@ class Run:
     restored, step = self._restore(step, {'params': params, 'buffers': buffers})
     return Flow(self, step, flow_def, restored['params'], restored['buffers'], behavior)
 
+  def load_diffusion(self, step: int | None = None,
+                     behavior: Behavior | None = None) -> Diffusion:
+    """The diffusion prior of this run at `step` (default: the latest), as `load_flow`: on a
+    diffusion run over its behavior_workdir's model, on a behavior run from its diffusion/."""
+    if self.trainer == 'behavior':
+      run = self.diffusion_run()
+      if run is None:
+        raise FileNotFoundError(f'{self.diffusion_dir} holds no diffusion run (train one with '
+                                'configs/diffusion.py).')
+      return run.load_diffusion(step, behavior or self.load_behavior())
+    config = self.config
+    if config.trainer != 'diffusion':
+      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'diffusion\' run.')
+    if behavior is None:
+      behavior_step = None if config.behavior_step < 0 else config.behavior_step
+      behavior = self.behavior_run().load_behavior(behavior_step)
+    frame = build.behavior_frame(behavior.config, behavior.normalizer)
+    prior_def, params, stats = build.abstract_diffusion(config, behavior.config.model.width,
+                                                        frame)
+    restored, step = self._restore(step, {'params': {'observation': params['observation']},
+                                          'ema': params['denoiser'], 'stats': stats})
+    return Diffusion(self, step, prior_def,
+                     {'observation': restored['params']['observation'],
+                      'denoiser': restored['ema']}, restored['stats'], behavior)
+
   def sampler(self, step: int | None = None) -> Sampler:
-    """A Sampler of this run's behavior model, with its flow prior when there is one."""
+    """A Sampler of this run's behavior model, with its flow and diffusion priors when there
+    are (a flow or diffusion run: with that prior)."""
     if self.trainer == 'flow':
       return self.load_flow(step).sampler()
+    if self.trainer == 'diffusion':
+      return self.load_diffusion(step).sampler()
     behavior = self.load_behavior(step)
-    if self.flow_run() is None:
-      return behavior.sampler()
-    return self.load_flow(behavior=behavior).sampler()
+    flow = self.load_flow(behavior=behavior) if self.flow_run() else None
+    diffusion = self.load_diffusion(behavior=behavior) if self.diffusion_run() else None
+    return behavior.sampler(flow, diffusion)

@@ -4,6 +4,9 @@
   z = sampler.sample_codes(8, jax.random.key(0), prior='flow')
   poses = sampler.decode(z, start_poses)               # metres, (8, T + 1, 17, 3)
   long = sampler.sample_loop(jax.random.key(1), start_pose, num_behaviors=4)
+  # with a diffusion prior (runs/demo/diffusion): codes, or futures, given observed frames
+  z = sampler.sample_codes(50, key, prior='diffusion', observation=obs, label=3)  # (50, Z)
+  futures = sampler.predict(obs, 50, key, label=3)     # (50, T + 1, 17, 3) metres
 
 A Sampler holds a behavior model's graph, parameters and normalizer (and optionally a flow
 prior's), not a run: trainers build one from their current state, loaders from a checkpoint.
@@ -17,13 +20,14 @@ Sampler also runs under `jax.transfer_guard('disallow')`.
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from bds_jax import skeleton
 from bds_jax.data.normalization import Normalizer
 
-PRIORS = ('flow', 'gaussian')
+PRIORS = ('flow', 'gaussian', 'diffusion')
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
@@ -44,6 +48,12 @@ def flow_codes(flow_def, params, buffers, key, n: int):
   return nnx.merge(flow_def, params, buffers).sample(key, n)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def diffusion_codes(prior_def, params, stats, key, obs, k: int, label, guidance):
+  """k codes per normalised observation (B, F, D) of a diffusion prior: (B, k, Z)."""
+  return nnx.merge(prior_def, params, stats).sample(key, obs, k, label, guidance)
+
+
 class Sampler:
   """A behavior model (and optionally its flow prior) ready to encode, decode and sample.
 
@@ -55,18 +65,25 @@ class Sampler:
     frame_lag: raw 50 Hz frames per model frame (config.data.frame_lag).
     flow_def: the flow prior's nnx graph, or None.
     flow_state: the flow's {'params': ..., 'buffers': ...} (pure dicts), or None.
+    diffusion_def: the diffusion prior's nnx graph, or None.
+    diffusion_state: its {'params': ..., 'stats': ...} (pure dicts; EMA denoiser), or None.
   """
 
   def __init__(self, model_def, params, normalizer: Normalizer, *, seq_len: int,
-               frame_lag: int, flow_def=None, flow_state: dict | None = None):
+               frame_lag: int, flow_def=None, flow_state: dict | None = None,
+               diffusion_def=None, diffusion_state: dict | None = None):
     if (flow_def is None) != (flow_state is None):
       raise ValueError('Pass both flow_def and flow_state, or neither.')
+    if (diffusion_def is None) != (diffusion_state is None):
+      raise ValueError('Pass both diffusion_def and diffusion_state, or neither.')
     # Host copies (a trainer's figures) go to the default device once; device arrays stay put.
     self.model_def = model_def
     self.params = jax.device_put(params)
     self.normalizer = normalizer
     self.flow_def = flow_def
     self.flow_state = jax.device_put(flow_state)
+    self.diffusion_def = diffusion_def
+    self.diffusion_state = jax.device_put(diffusion_state)
     self.steps = int(seq_len)
     self.fps = 50.0 / frame_lag
     self.code_dim = int(nnx.merge(model_def, params).width)
@@ -74,6 +91,66 @@ class Sampler:
   @property
   def has_flow(self) -> bool:
     return self.flow_def is not None
+
+  @property
+  def has_diffusion(self) -> bool:
+    return self.diffusion_def is not None
+
+  def _diffusion(self):
+    if not self.has_diffusion:
+      raise ValueError("prior='diffusion' needs a trained diffusion prior: give the Sampler "
+                       'diffusion_def and diffusion_state (train one with configs/diffusion.py).')
+    return nnx.merge(self.diffusion_def, self.diffusion_state['params'],
+                     self.diffusion_state['stats'])
+
+  @property
+  def observed_frames(self) -> int:
+    """Observed frames (at 50 Hz) the diffusion prior conditions on."""
+    return self._diffusion().observed
+
+  @property
+  def num_labels(self) -> int:
+    """Classes the diffusion prior can be asked for (0: no label conditioning)."""
+    return self._diffusion().num_labels
+
+  def _labels(self, label, b: int):
+    if label is None:
+      return None
+    n = self.num_labels
+    if n == 0:
+      raise ValueError('label= given, but this diffusion prior was trained without labels '
+                       '(model.use_labels=False).')
+    lab = np.broadcast_to(np.asarray(label), (b,))
+    if not np.issubdtype(lab.dtype, np.integer) or lab.min() < 0 or lab.max() >= n:
+      raise ValueError(f'label={label!r}: must be integer class ids in [0, {n}) (the behavior '
+                       "run's dataset classes).")
+    return jax.device_put(lab.astype(np.int32))
+
+  def diffusion_codes_normalized(self, obs, k: int, key, label=None, guidance: float = 1.0):
+    """k codes per normalised observation (B, F, 51) -> (B, k, Z), on device.
+
+    label: None (unguided), an int or (B,) ints; guidance: the classifier-free guidance
+    scale (1: the conditional model; larger: stronger).
+    """
+    p = self._diffusion()
+    obs = np.asarray(obs, np.float32)
+    if obs.ndim != 3 or obs.shape[1:] != (p.observed, p.pose_dim):
+      raise ValueError(f'observation: expected (batch, {p.observed}, {p.pose_dim}) normalised '
+                       f'poses ({p.observed} frames at 50 Hz), got {obs.shape}.')
+    return diffusion_codes(self.diffusion_def, self.diffusion_state['params'],
+                           self.diffusion_state['stats'], key, jax.device_put(obs), int(k),
+                           self._labels(label, len(obs)), jnp.float32(guidance))
+
+  def _observation(self, observation) -> np.ndarray:
+    """Metre observation (F, 17, 3) or (B, F, 17, 3) -> normalised (B, F, 51)."""
+    obs = np.asarray(observation, np.float32)
+    f = self.observed_frames
+    if obs.ndim not in (3, 4) or obs.shape[-3:] != (f, skeleton.NUM_JOINTS, 3):
+      raise ValueError(f'observation: expected ({f}, {skeleton.NUM_JOINTS}, 3) or (batch, {f}, '
+                       f'{skeleton.NUM_JOINTS}, 3) poses in metres ({f} frames at 50 Hz, '
+                       f'{skeleton.NUM_JOINTS} joints), got {obs.shape}.')
+    obs = skeleton.check_poses(obs, 'observation')
+    return self.normalizer.normalize(obs.reshape(-1, f, skeleton.NUM_JOINTS, 3))
 
   def posterior(self, x):
     """Normalised sequences x (n, T, D) -> (mu, logstd), each (n, Z), on device."""
@@ -84,10 +161,27 @@ class Sampler:
     return decode(self.model_def, self.params, jax.device_put(z), jax.device_put(start),
                   steps or self.steps)
 
-  def sample_codes(self, n: int, key, prior: str = 'flow'):
-    """n behavior codes (n, Z): T^-1(u) with u ~ N(0, I) ('flow') or z ~ N(0, I) ('gaussian')."""
+  def sample_codes(self, n: int, key, prior: str = 'flow', *, observation=None, label=None,
+                   guidance: float = 1.0):
+    """n behavior codes (n, Z): T^-1(u) with u ~ N(0, I) ('flow'), z ~ N(0, I) ('gaussian'),
+    or DDIM samples of the diffusion prior given `observation` ('diffusion').
+
+    observation (diffusion only): poses in metres, (F, 17, 3) -> codes (n, Z), or
+    (B, F, 17, 3) -> (B, n, Z); F = `observed_frames` at 50 Hz, ending with the pose the codes
+    are to be decoded from. label: None (unguided), a class id, or (B,) ids; guidance: the
+    classifier-free guidance scale.
+    """
     if prior not in PRIORS:
       raise ValueError(f'prior={prior!r} must be one of {PRIORS}.')
+    if prior == 'diffusion':
+      if observation is None:
+        raise ValueError("prior='diffusion' needs observation=: the observed poses in metres.")
+      obs = self._observation(observation)
+      codes = self.diffusion_codes_normalized(obs, n, key, label, guidance)
+      return codes[0] if np.ndim(observation) == 3 else codes
+    if observation is not None or label is not None:
+      raise ValueError(f"observation= and label= condition prior='diffusion' only, not "
+                       f'{prior!r}.')
     if prior == 'gaussian':
       return jax.random.normal(key, (n, self.code_dim))
     if not self.has_flow:
@@ -105,6 +199,22 @@ class Sampler:
     start = self.normalizer.normalize(start_poses)
     out = jax.device_get(self.decode_normalized(z, start, steps))
     return self.normalizer.denormalize(np.concatenate([start[:, None], out], axis=1))
+
+  def predict(self, observation, k: int, key, prior: str = 'diffusion', label=None,
+               guidance: float = 1.0, steps: int | None = None) -> np.ndarray:
+    """k futures of one observation (F, 17, 3) metres, decoded from its last pose.
+
+    Returns (k, steps + 1, 17, 3) metres at the model's frame rate, starting with the last
+    observed pose. The Gaussian and flow priors ignore all but that pose.
+    """
+    obs = np.asarray(observation, np.float32)
+    if obs.ndim != 3:
+      raise ValueError(f'observation: expected (frames, 17, 3) poses in metres, got {obs.shape}.')
+    if prior == 'diffusion':
+      z = self.sample_codes(k, key, prior, observation=obs, label=label, guidance=guidance)
+    else:
+      z = self.sample_codes(k, key, prior)
+    return self.decode(z, np.repeat(obs[-1:], k, axis=0), steps)
 
   def sample_loop(self, key, start_pose, num_behaviors: int, prior: str = 'flow',
                   steps: int | None = None) -> np.ndarray:

@@ -12,6 +12,7 @@ from flax import nnx
 from bds_jax import skeleton
 from bds_jax.models import appearance as appearance_lib
 from bds_jax.models import body_frame
+from bds_jax.models import diffusion as diffusion_lib
 from bds_jax.models import flow as flow_lib
 from bds_jax.models.behavior import BehaviorModel
 from bds_jax.models.regressor import PostureRegressor
@@ -58,6 +59,30 @@ def split_flow(flow: flow_lib.FlowPrior):
   """(graph, params, buffers): buffers are the fixed permutations, which are not trained."""
   graph, params, buffers = nnx.split(flow, nnx.Param, flow_lib.FixedPermutation)
   return graph, nnx.to_pure_dict(params), nnx.to_pure_dict(buffers)
+
+
+def create_diffusion(config, code_dim: int, frame: body_frame.BodyFrame | None):
+  """The observation-conditioned diffusion prior of a diffusion config (model.num_labels must
+  be resolved: the behavior run's number of classes, or 0 without label conditioning)."""
+  m = config.model
+  if m.num_labels < 0:
+    raise ValueError('model.num_labels is unresolved (-1): the trainer sets it from the data.')
+  return diffusion_lib.DiffusionPrior(
+      code_dim, skeleton.POSE_DIM, config.data.observed, embed_dim=m.embed_dim,
+      decoder_hidden=m.decoder_hidden, width=m.width, num_blocks=m.num_blocks,
+      num_labels=m.num_labels if m.use_labels else 0, num_steps=m.num_steps,
+      rngs=nnx.Rngs(params=jax.random.key(config.seed)), body_frame=frame)
+
+
+def split_diffusion(prior: diffusion_lib.DiffusionPrior):
+  """(graph, params, stats): stats are the fixed min-max code scaling buffers."""
+  graph, params, stats = nnx.split(prior, nnx.Param, diffusion_lib.CodeStats)
+  return graph, nnx.to_pure_dict(params), nnx.to_pure_dict(stats)
+
+
+def abstract_diffusion(config, code_dim: int, frame: body_frame.BodyFrame | None):
+  """(graph, params, stats) of a diffusion config's prior, as jax.ShapeDtypeStructs."""
+  return split_diffusion(nnx.eval_shape(lambda: create_diffusion(config, code_dim, frame)))
 
 
 def create_appearance(config, key):

@@ -1,0 +1,111 @@
+"""Diffusion-prior trainer: p(behavior code | observation[, label]) over a frozen behavior model.
+
+`train_and_evaluate(config, workdir)` loads the behavior run named by config.behavior_workdir,
+builds (observation, behavior window) examples of its train split (`bds_jax.data.observed`),
+sets the code scaling from a real batch of posterior codes, and trains the observation
+autoencoder, then the denoiser (`diffusion_step`), on the shared loop: exact resume, SIGTERM,
+the NaN stop, sharding and logging are the other trainers'. Evaluation logs the held-out
+losses and best-of-K decoding errors of DDIM samples beside N(0, I) codes.
+"""
+
+import functools
+import logging
+from typing import Callable, Sequence
+
+import jax
+
+from bds_jax import errors
+from bds_jax import run_config
+from bds_jax import runs
+from bds_jax import sharding
+from bds_jax.data import assembly
+from bds_jax.data import observed as observed_lib
+from bds_jax.data import pipeline
+from bds_jax.evaluation import common as evaluators
+from bds_jax.evaluation.context import Context
+from bds_jax.models import build as model_build
+from bds_jax.train import diffusion_step
+from bds_jax.train import loop
+
+log = logging.getLogger(__name__)
+
+
+def _examples(config, bcfg, split, normalizer) -> observed_lib.ObservedWindows:
+  seqs = assembly.load_split(bcfg.data, split)
+  return observed_lib.ObservedWindows(seqs, normalizer, config.data.observed,
+                                      bcfg.data.seq_len, bcfg.data.frame_lag)
+
+
+def train_and_evaluate(config, workdir: str,
+                       hooks: Sequence[Callable[[int, dict], None]] = ()) -> loop.TrainResult:
+  if not config.behavior_workdir:
+    raise errors.ConfigError('--config.behavior_workdir is required: the --workdir of a trained '
+                             'behavior model (python train.py --config=configs/behavior.py ...).')
+  run_config.validate(config)  # before any data is read
+  config = runs.absolute_paths(config, ('behavior_workdir', 'data.data_dir'))
+  behavior_run = runs.Run(config.behavior_workdir, config.data.data_dir or None)
+  if not behavior_run.exists():
+    raise errors.ConfigError(f'--config.behavior_workdir={config.behavior_workdir}: no behavior '
+                             f'run there ({behavior_run.config_path} is missing).')
+  behavior = behavior_run.load_behavior(None if config.behavior_step < 0 else
+                                        config.behavior_step)
+  bcfg = behavior.config
+  train = _examples(config, bcfg, bcfg.data.train_split, behavior.normalizer)
+  test = _examples(config, bcfg, bcfg.data.eval_split, behavior.normalizer)
+  if config.model.num_labels < 0:  # resolved before the config is stored or compared
+    config.model.num_labels = len(train.seqs.label_names)
+  run = run_config.open_for_training(config, workdir)
+  log.info('Behavior model from %s (step %d), code size %d; %d train examples, %d classes.',
+           behavior.run.path, behavior.step, bcfg.model.width, len(train),
+           config.model.num_labels)
+
+  # ---------------------------------------------------------------------------- data
+  global_batch = config.data.batch_size
+  local_batch = sharding.per_process_batch_size(global_batch)
+  num_steps = assembly.total_steps(config, assembly.steps_per_epoch(len(train), global_batch))
+  train_iter = iter(pipeline.sharded_batches(
+      len(train), lambda i, rng: train.item(int(i), rng), local_batch, config.seed,
+      f'{train.seqs.name}/{train.seqs.split}', 'examples', num_threads=config.data.num_threads,
+      prefetch=config.data.prefetch))
+  eval_set = test.fixed(config.eval_batches * global_batch, seed=config.seed + 7)
+
+  # ---------------------------------------------------------------------------- model
+  mesh = sharding.make_mesh()
+  repl = sharding.replicated(mesh)
+  data_sharding = sharding.batch_sharding(mesh)
+  frame = model_build.behavior_frame(bcfg, behavior.normalizer)
+  setup, state = diffusion_step.build(config, bcfg.model.width, behavior.model_def, frame)
+  vae = jax.device_put(behavior.params, repl)
+  ckpt = run.checkpointer(config.keep_checkpoints)
+  restored = loop.restore_latest(ckpt, jax.device_put(state, repl), train_iter, config)
+  if restored is not None:
+    state = restored
+  else:
+    init = train.fixed(config.model.code_stats_samples, seed=config.seed + 3)
+    z = jax.jit(functools.partial(diffusion_step.posterior_codes, setup))(
+        vae, jax.device_put(init['poses']), jax.random.key(config.seed + 3))
+    state = diffusion_step.init_stats(setup, state, z)
+  state = jax.device_put(state, repl)
+
+  step_fn = jax.jit(functools.partial(diffusion_step.train_step, setup),
+                    in_shardings=(repl, repl, data_sharding), out_shardings=(repl, repl),
+                    donate_argnums=0)
+  eval_key = jax.random.key(config.seed + 11)  # the same noise at every evaluation
+  eval_fn = jax.jit(
+      lambda state, vae, batch, index: diffusion_step.eval_step(
+          setup, state, vae, batch, jax.random.fold_in(eval_key, index)),
+      in_shardings=(repl, repl, data_sharding, repl), out_shardings=repl)
+
+  ctx = Context('diffusion', bcfg, behavior.normalizer, None, None, global_batch, data_sharding,
+                workdir=run.path,
+                fns={'eval_step': lambda state, batch, index: eval_fn(state, vae, batch, index)},
+                data={'eval': eval_set})
+
+  def to_device(batch):
+    return sharding.to_device_batch(
+        {k: batch[k] for k in ('observation', 'poses', 'label')}, data_sharding)
+
+  return loop.run(
+      loop.Settings.from_config(config, 'diffusion', run.path, num_steps), state,
+      lambda s, b: step_fn(s, vae, b), train_iter, to_device, ckpt,
+      evaluators.Evaluators(config.evals, ctx), hooks)
