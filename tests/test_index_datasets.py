@@ -231,6 +231,11 @@ def _short_train_mask(d):
   return r"index\.p: 'train' must be a bool mask of length 5", None
 
 
+def _not_lists(d):
+  _rewrite(d, imgs=5, joints=7)
+  return r"index\.p: 'imgs' and 'joints' must be lists", None
+
+
 def _truncated_index(d):
   path = os.path.join(d, 'index.p')
   with open(path, 'rb') as f:
@@ -241,7 +246,8 @@ def _truncated_index(d):
 
 
 @pytest.mark.parametrize('breaker', [_malicious, _missing_image, _truncated_image, _wrong_shapes,
-                                     _pixel_joints, _short_train_mask, _truncated_index])
+                                     _pixel_joints, _short_train_mask, _not_lists,
+                                     _truncated_index])
 def test_bad_input_is_a_clear_error_naming_the_file(tmp_path, breaker):
   manual = tmp_path / 'raw'
   write_deepfashion(str(manual))

@@ -83,11 +83,14 @@ def read_index(path, dataset: IndexDataset) -> Index:
   if 'joint_order' in obj:
     check_joint_order(obj['joint_order'], layout, path)
 
-  imgs = [p.decode('utf-8') if isinstance(p, bytes) else p for p in list(obj['imgs'])]
+  try:
+    imgs = [p.decode('utf-8') if isinstance(p, bytes) else p for p in list(obj['imgs'])]
+    joints = list(obj['joints'])
+  except (TypeError, UnicodeDecodeError) as e:
+    _fail(path, f"'imgs' and 'joints' must be lists (one entry per image): {e}")
   if not all(isinstance(p, str) and p for p in imgs):
     _fail(path, "'imgs' must be a list of relative image paths (strings).")
   n = len(imgs)
-  joints = list(obj['joints'])
   if len(joints) != n:
     _fail(path, f"'joints' has {len(joints)} entries but 'imgs' has {n}.")
   for i, j in enumerate(joints):
