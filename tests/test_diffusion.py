@@ -217,3 +217,25 @@ def test_missing_behavior_run_is_a_clear_error(diffusion_run, tmp_path):
     diffusion_trainer.train_and_evaluate(diffusion_config.get_config('smoke'), workdir)
   with pytest.raises(errors.ConfigError, match='no behavior run there'):
     diffusion_trainer.train_and_evaluate(_smoke(str(tmp_path / 'gone')), str(tmp_path / 'new'))
+
+
+def test_hmp_and_guidance_suites(behavior_workdir, diffusion_run, tmp_path):
+  from bds_jax.evaluation import common, context, report  # pylint: disable=g-import-not-at-top
+  from configs import evaluate as eval_configs  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / 'behavior'
+  shutil.copytree(behavior_workdir, workdir)
+  shutil.copytree(diffusion_run[0], workdir / 'diffusion')  # where evaluation looks for it
+  ec = eval_configs.get_config('smoke')
+  ec.hmp.max_windows = 8
+  ctx = context.load(str(workdir), ec)
+  assert ctx.diffusion is not None and ctx.diffusion.step == 30
+  hmp = common.collect(common.get('hmp'), ctx, seed=0, **ec.hmp.to_dict())
+  assert 'gaussian' in hmp and 'diffusion' in hmp
+  for prior in ('gaussian', 'diffusion'):
+    assert np.isfinite(hmp[prior]['ADE']) and hmp[prior]['APD'] > 0
+  table = report.hmp_table({'ours': hmp}, 'synthetic_motion')
+  assert '| ours | diffusion |' in table and '| CoMusion (published, Human3.6M) |' in table
+  guided = common.collect(common.get('guidance'), ctx, seed=0, **ec.guidance.to_dict())
+  assert guided['num_windows'] == ec.guidance.num_windows
+  assert set(guided['recognised_requested']) == {'unguided', 'guidance_1', 'guidance_2'}
+  assert all(0 <= v <= 1 for v in guided['recognised_requested'].values())

@@ -96,6 +96,8 @@ class HMPWindows:
     start: (N,) first observed frame of the window in its sequence.
     label: (N,) the sequence's class label (action on H36M; the CMD class).
     label_names: class names.
+    observed_abs: (N, observed, 17, 3) the absolute (world) observed poses, for a model that
+      conditions on the observation in its own input space (the diffusion prior), or None.
   """
   observed: np.ndarray
   future: np.ndarray
@@ -104,9 +106,17 @@ class HMPWindows:
   start: np.ndarray
   label: np.ndarray
   label_names: tuple[str, ...]
+  observed_abs: np.ndarray | None = None
 
   def __len__(self) -> int:
     return len(self.sequence)
+
+  def subset(self, keep) -> 'HMPWindows':
+    """The windows at indices `keep`, in that order."""
+    return HMPWindows(
+        self.observed[keep], self.future[keep], self.last_observed_abs[keep],
+        self.sequence[keep], self.start[keep], self.label[keep], self.label_names,
+        None if self.observed_abs is None else self.observed_abs[keep])
 
   @property
   def last_observed(self) -> np.ndarray:
@@ -172,7 +182,7 @@ def protocol_windows(seqs: SequenceSet, observed: int = H36M_OBSERVED,
   On Human3.6M the sequence the protocol leaves out is skipped, and with the H36M lengths the
   full test split is checked against the protocol's counts.
   """
-  obs, fut, last, seq_ids, starts = [], [], [], [], []
+  obs, fut, last, seq_ids, starts, obs_abs = [], [], [], [], [], []
   span = observed + predicted
   kept = h36m_protocol_sequences(seqs)
   begins = {int(s): window_starts(len(seqs.poses[s]), observed, predicted, stride, first_start)
@@ -189,6 +199,7 @@ def protocol_windows(seqs: SequenceSet, observed: int = H36M_OBSERVED,
     obs.append(rel[:, :observed])
     fut.append(rel[:, observed:])
     last.append(frames[:, observed - 1])
+    obs_abs.append(frames[:, :observed])
     seq_ids.append(np.full(len(begin), s, np.int64))
     starts.append(begin)
   if not obs:
@@ -204,4 +215,5 @@ def protocol_windows(seqs: SequenceSet, observed: int = H36M_OBSERVED,
       sequence=seq_ids,
       start=np.concatenate(starts),
       label=np.asarray(seqs.labels)[seq_ids].astype(np.int32),
-      label_names=tuple(seqs.label_names))
+      label_names=tuple(seqs.label_names),
+      observed_abs=np.concatenate(obs_abs))

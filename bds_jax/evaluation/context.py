@@ -62,7 +62,8 @@ class Context:
     step, state: the train step and state being evaluated (training only).
     fns: named functions fn(state, batch, index) of the trainer (training only); `outputs`
       runs them over a named fixed set in `data`.
-    behavior, flow: the loaded runs.Behavior and runs.Flow (evaluate.py only), for reports.
+    behavior, flow, diffusion: the loaded runs.Behavior, runs.Flow and runs.Diffusion
+      (evaluate.py only), for reports.
   """
 
   def __init__(self, name: str, config, normalizer: Normalizer, train: Windows | None,
@@ -84,7 +85,7 @@ class Context:
     self.data = dict(data or {})
     self.step = 0
     self.state = None
-    self.behavior = self.flow = None
+    self.behavior = self.flow = self.diffusion = None
     self._sampler = sampler
     self._make_sampler = make_sampler
     self._outputs = {}
@@ -190,11 +191,15 @@ def load(workdir: str, eval_config, flow_workdir: str = '', name: str = '') -> C
   if flow_dir:
     flow = runs.Run(flow_dir, data_dir).load_flow(behavior=behavior)
     log.info('Flow prior from %s (step %d).', flow_dir, flow.step)
+  diffusion = None
+  if run.diffusion_run() is not None:  # <workdir>/diffusion: the hmp suite adds its row
+    diffusion = run.load_diffusion(behavior=behavior)
+    log.info('Diffusion prior from %s (step %d).', diffusion.run.path, diffusion.step)
   cfg = behavior.config
   train = assembly.load_windows(cfg.data, cfg.data.train_split, behavior.normalizer)
   test = assembly.load_windows(cfg.data, cfg.data.eval_split, behavior.normalizer)
   ctx = Context(name or cfg.model.variant, cfg, behavior.normalizer, train, test,
                 eval_config.batch_size, sharding.batch_sharding(sharding.make_mesh()),
-                sampler=flow.sampler() if flow else behavior.sampler(), workdir=run.path)
-  ctx.behavior, ctx.flow = behavior, flow
+                sampler=behavior.sampler(flow, diffusion), workdir=run.path)
+  ctx.behavior, ctx.flow, ctx.diffusion = behavior, flow, diffusion
   return ctx

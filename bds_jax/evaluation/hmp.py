@@ -5,13 +5,15 @@ stride 25; metrics on root-relative 16-joint 48-D poses in metres (`metrics.hmp`
 FDE, MMADE, MMFDE (multimodal ground truth, radius `hmp.threshold`), APDE (against the mmAPD of
 those sets), CMD, and FID when a motion-classifier checkpoint is given.
 
-How a behavior model predicts here (nothing is encoded from the observation, let alone the
-future): for each window, K codes are drawn from the prior (N(0, I)) or the flow, and decoded
+How a behavior model predicts here: for each window, K codes are drawn from the prior
+(N(0, I)) or the flow, which see nothing of the observation, or, when the run has a diffusion
+prior, from p(code | the 25 observed frames) (`prior='diffusion'`, unguided), and decoded
 from the last observed pose (absolute world coordinates, the model's input space) at the
 model's frame rate (50 / frame_lag Hz) for ceil(100 / frame_lag) steps. The predicted frames,
 with the observed pose at offset 0, are linearly interpolated to the 100 frames at 50 Hz,
-then made root-relative. The observed frames before the last one are not used: the model has
-no observation encoder (the paper's method conditions on a start posture only).
+then made root-relative. The Gaussian and flow rows use no observed frame but the last (the
+paper's method conditions on a start posture only); the diffusion row is BeLFusion's recipe
+on this behavior model. The future itself is never encoded.
 
 CMD needs a per-class reference motion: BeLFusion's built-in values on Human3.6M; on other
 datasets the mean per-frame, per-joint displacement of each class's true futures in these test
@@ -29,9 +31,9 @@ from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
 from bds_jax.metrics import hmp
 
-PREDICTION_RULE = ('K codes from the prior (or flow) of each row, decoded from the last observed '
-                   'pose at {hz:g} Hz and linearly resampled to 50 Hz; nothing is encoded from '
-                   'the observation')
+PREDICTION_RULE = ('K codes from the prior, flow or diffusion prior of each row, decoded from the '
+                   'last observed pose at {hz:g} Hz and linearly resampled to 50 Hz; only the '
+                   'diffusion prior sees the observed frames (all of them)')
 
 
 def resample(start, predicted, frame_lag: int, frames: int):
@@ -64,9 +66,7 @@ def run(ctx: Context, *, seed: int, num_samples: int, observed: int, predicted: 
   windows = hmp_data.protocol_windows(ctx.test_seqs, observed, predicted, stride)
   if max_windows and len(windows) > max_windows:
     keep = np.unique(np.linspace(0, len(windows) - 1, max_windows).round().astype(int))
-    windows = hmp_data.HMPWindows(
-        windows.observed[keep], windows.future[keep], windows.last_observed_abs[keep],
-        windows.sequence[keep], windows.start[keep], windows.label[keep], windows.label_names)
+    windows = windows.subset(keep)
   n, k = len(windows), int(num_samples)
   mmgt = hmp.multimodal_ground_truth(windows.last_observed, windows.future, threshold)
   mm_apd = hmp.multimodal_apd(mmgt)
@@ -90,12 +90,21 @@ def run(ctx: Context, *, seed: int, num_samples: int, observed: int, predicted: 
   yield 'prediction', PREDICTION_RULE.format(hz=50.0 / ctx.frame_lag)
   chunk = max(1, 4 * ctx.batch_size // k)
   key = jax.random.key(seed + 5)
-  for p, prior in enumerate(ctx.priors):
+  priors = ctx.priors + (('diffusion',) if ctx.sampler.has_diffusion else ())
+  if ctx.sampler.has_diffusion and ctx.sampler.observed_frames != observed:
+    raise ValueError(f'hmp.observed={observed}, but the diffusion prior was trained on '
+                     f'{ctx.sampler.observed_frames} observed frames.')
+  for p, prior in enumerate(priors):
     per_window, gen_features = [], []
     for i in range(0, n, chunk):
       ids = np.arange(i, min(n, i + chunk))
-      codes = ctx.prior_codes(len(ids) * k, jax.random.fold_in(jax.random.fold_in(key, p), i),
-                              prior)
+      sub = jax.random.fold_in(jax.random.fold_in(key, p), i)
+      if prior == 'diffusion':
+        obs = ctx.normalizer.normalize(windows.observed_abs[ids])
+        codes = np.asarray(jax.device_get(ctx.sampler.diffusion_codes_normalized(
+            obs, k, sub))).reshape(len(ids) * k, -1)
+      else:
+        codes = ctx.prior_codes(len(ids) * k, sub, prior)
       pred = ctx.decode(codes, np.repeat(starts[ids], k, axis=0), steps)
       pred = ctx.normalizer.denormalize(pred).reshape(len(ids), k, steps, skeleton.NUM_JOINTS, 3)
       full = resample(windows.last_observed_abs[ids][:, None], pred, lag, predicted)
