@@ -1,0 +1,275 @@
+"""synthesize.py: every subcommand's output (frames, size, fps), pose files, clear errors, and
+the run's index.html (valid HTML, links that resolve, loads in headless Chromium)."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import imageio.v2 as iio2
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from bds_jax import errors
+from bds_jax import runs
+from bds_jax.models import build
+from bds_jax.synthesis import commands
+from bds_jax.synthesis import rgb
+from bds_jax.viz import report_page
+from configs import appearance as appearance_config
+from configs import flow as flow_configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARTIFACTS = os.environ.get('BDS_TEST_ARTIFACTS', os.path.join(ROOT, 'test-artifacts'))
+pytestmark = pytest.mark.filterwarnings(r'ignore:os\.fork\(\) was called')  # ffmpeg subprocess
+
+
+@pytest.fixture(scope='module')
+def run_dir(behavior_workdir, tmp_path_factory):
+  """A copy of the session's smoke behavior run with a (briefly trained) flow in flow/."""
+  from bds_jax.train import flow as flow_trainer  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path_factory.mktemp('synth') / 'run')
+  shutil.copytree(behavior_workdir, path, ignore=shutil.ignore_patterns('train.lock'))
+  c = flow_configs.get_config('smoke')
+  c.behavior_workdir = path
+  c.num_steps = 4
+  c.final_gif = False
+  flow_trainer.train_and_evaluate(c, os.path.join(path, 'flow'))
+  return path
+
+
+@pytest.fixture(scope='module')
+def appearance_dir(tmp_path_factory):
+  """An untrained 64 px smoke appearance model on synthetic_people `small`, saved as a run."""
+  from bds_jax.data import sources  # pylint: disable=g-import-not-at-top
+  d = str(tmp_path_factory.mktemp('tfds_people'))
+  sources.get_builder('synthetic_people', d, 'small').download_and_prepare()
+  c = appearance_config.get_config('smoke')
+  c.data.data_dir, c.data.prepare = d, 'never'
+  model, reg = build.create_appearance(c, jax.random.key(0, impl='rbg'))
+  run = runs.Run(str(tmp_path_factory.mktemp('appearance_run')))
+  run.write_config(c)
+  ckpt = run.checkpointer()
+  ckpt.save(3, {'params': nnx.to_pure_dict(nnx.split(model)[1]),
+                'reg': nnx.to_pure_dict(nnx.split(reg)[1])})
+  ckpt.close()
+  return run.path
+
+
+def _video(path):
+  reader = iio2.get_reader(path)
+  meta = reader.get_meta_data()
+  frames = reader.count_frames()
+  first = reader.get_data(0)
+  reader.close()
+  return frames, first.shape, meta['fps']
+
+
+def _settings(run_dir, **kw):
+  return commands.Settings(workdir=run_dir, **kw)
+
+
+def _clip(run_dir, behaviors=1):
+  """(frames, fps) of `behaviors` chained model windows of the run."""
+  d = runs.Run(run_dir).config.data
+  return behaviors * d.seq_len + 1, 50.0 / d.frame_lag
+
+
+@pytest.mark.parametrize('command, kw, behaviors, grid', [
+    ('transfer', dict(num=2), 1, (3, 3)),
+    ('sample', dict(num=2, target='test:0'), 1, (2, 2)),
+    ('loop', dict(num_behaviors=2), 2, (1, 1)),
+    ('interpolate', dict(source='test:0,5', steps=3), 1, (2, 3)),
+    ('neighbours', dict(k=3), 1, (3, 3)),
+])
+def test_pose_subcommands_write_videos(run_dir, command, kw, behaviors, grid):
+  s = _settings(run_dir, name=f't_{command}', **kw)
+  entry = commands.run(command, s)
+  out = os.path.join(run_dir, 'synthesis')
+  n, shape, fps = _video(os.path.join(out, entry['video']))
+  assert (n, fps) == _clip(run_dir, behaviors) and entry['frames'] == n
+  # Panels are 2.6 in at 100 dpi, plus title and counter rows: the size follows the grid.
+  rows, cols = grid
+  assert shape[1] == entry['size'][0] == pytest.approx(260 * cols, abs=2)
+  assert shape[0] == pytest.approx(260 * rows + 85, abs=2)
+  assert os.path.exists(os.path.join(out, entry['still']))
+  manifest = json.load(open(os.path.join(out, 'manifest.json')))
+  assert [e['name'] for e in manifest].count(f't_{command}') == 1
+
+
+def test_neighbours_reports_class_agreement(run_dir):
+  entry = commands.run('neighbours', _settings(run_dir, k=2, name='nb', format='gif'))
+  stats = entry['stats']
+  for space in ('behavior space (μ)', 'posture space (start pose)'):
+    assert 0.0 <= stats[f'{space}: share with the source class'] <= 1.0
+    assert len(stats[f'{space}: windows']) == 2
+  assert entry['video'] == 'nb.gif'
+
+
+def test_umap_png_and_interactive_html(run_dir, report):
+  entry = report['umap']
+  out = os.path.join(run_dir, 'synthesis')
+  page = open(os.path.join(out, entry['html'])).read()
+  data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page,
+                              re.S).group(1))
+  assert {p['s'] for p in data['points']} == {'posterior μ', 'flow samples', 'N(0, I) samples'}
+  assert len(data['points']) == 3 * 12 and 'src=' not in page.split('<script id="data"')[0]
+  assert entry['points'] == 36 and os.path.getsize(os.path.join(out, entry['still'])) > 10_000
+
+
+def test_pose_file_as_source(run_dir, tmp_path):
+  from bds_jax import synthetic  # pylint: disable=g-import-not-at-top
+  d = runs.Run(run_dir).config.data
+  poses = synthetic.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:d.seq_len + 3]
+  np.save(tmp_path / 'mine.npy', poses)
+  entry = commands.run('transfer', _settings(run_dir, source=str(tmp_path / 'mine.npy'), num=1,
+                                             name='from_file'))
+  assert entry['frames'] == _clip(run_dir)[0]
+
+
+@pytest.mark.parametrize('kw, message', [
+    (dict(source='test:999999'), r'window index 999999 is out of range for synthetic_motion/test'),
+    (dict(source='test:abc'), r"--source='test:abc': expected <split>:<i>,<j>"),
+    (dict(source='valid:0'), r"Split 'valid'|valid"),
+    (dict(num=0), r'--num=0 must be at least 1'),
+])
+def test_bad_selections_are_clear_errors(run_dir, kw, message):
+  with pytest.raises((ValueError, FileNotFoundError), match=message):
+    commands.run('transfer', _settings(run_dir, **kw))
+
+
+def test_bad_pose_files_are_clear_errors(run_dir, tmp_path):
+  assert _clip(run_dir)[0] == 11  # the smoke model's window
+  bad = {'joints.npy': np.zeros((60, 16, 3), np.float32),
+         'short.npy': np.zeros((10, 17, 3), np.float32)}
+  nan = np.zeros((60, 17, 3), np.float32)
+  nan[3, 5, 1] = np.nan
+  bad['nan.npy'] = nan
+  for name, array in bad.items():
+    np.save(tmp_path / name, array)
+  np.save(tmp_path / 'obj.npy', np.array([{'a': 1}], dtype=object), allow_pickle=True)
+  for name, message in (('joints.npy', r'joints.npy: poses must have shape \(T, 17, 3\)'),
+                        ('short.npy', r'short.npy: 10 frames per clip, need at least 11'),
+                        ('nan.npy', r'nan.npy: contains NaN or inf \(first at clip 0, frame 3, '
+                                    r'joint 5\)'),
+                        ('obj.npy', r'obj.npy: not a plain NumPy array'),
+                        ('missing.npy', r'missing.npy: pose file not found')):
+    with pytest.raises((errors.InputError, FileNotFoundError), match=message):
+      commands.run('transfer', _settings(run_dir, source=str(tmp_path / name)))
+
+
+def test_video_renders_rgb_with_the_appearance_model(run_dir, report):
+  entry = report['video']
+  n, shape, fps = _video(os.path.join(run_dir, 'synthesis', entry['video']))
+  assert (n, fps) == _clip(run_dir)
+  assert shape[1] == pytest.approx(260 * 6, abs=2)  # source, frame, 3D, stickmen, synth, truth
+  assert shape[0] == pytest.approx(260 * 2 + 85, abs=2)  # two target frames
+  assert 0.0 < entry['stats']['ssim_to_truth'] <= 1.0
+  assert entry['appearance_step'] == 3
+
+
+def test_video_errors(run_dir, appearance_dir):
+  with pytest.raises(errors.InputError, match='video needs --appearance_workdir'):
+    commands.run('video', _settings(run_dir))
+  with pytest.raises(errors.InputError, match=r'frame index 500 is out of range for '
+                                              r'synthetic_people/test'):
+    commands.run('video', _settings(run_dir, appearance_workdir=appearance_dir,
+                                    target='test:500'))
+  run = runs.Run(appearance_dir)
+  image_set = type('S', (), {'image_size': 128, 'name': 'synthetic_people', 'split': 'test',
+                             'extras': {}})()
+  with pytest.raises(errors.InputError, match=r'trained at 64 px, but synthetic_people \(test\) '
+                                              r'has 128 px frames'):
+    rgb.check_images(image_set, run.config.model.image_size, run.path)
+
+
+def test_missing_or_corrupt_checkpoint_is_a_clear_error(run_dir, tmp_path):
+  broken = str(tmp_path / 'broken')
+  shutil.copytree(run_dir, broken, ignore=shutil.ignore_patterns('flow'))
+  step_dirs = os.path.join(broken, 'checkpoints')
+  for step in os.listdir(step_dirs):
+    shutil.rmtree(os.path.join(step_dirs, step))
+  with pytest.raises(FileNotFoundError, match='holds no checkpoint yet'):
+    commands.run('transfer', _settings(broken))
+  with pytest.raises(FileNotFoundError, match='not a bds_jax training run'):
+    commands.run('transfer', _settings(str(tmp_path / 'nowhere')))
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, 'synthesize.py', *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+
+
+def test_cli_writes_the_report_and_errors_are_one_line(run_dir):
+  out = _cli('loop', f'--workdir={run_dir}', '--num_behaviors=1', '--name=cli')
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f'Report: {os.path.join(run_dir, "index.html")}' in out.stdout
+  assert os.path.exists(os.path.join(run_dir, 'synthesis', 'cli.mp4'))
+  bad = _cli('dance', f'--workdir={run_dir}')
+  assert bad.returncode != 0 and "Unknown subcommand 'dance'" in bad.stderr
+  assert 'Traceback' not in bad.stderr
+  # Every input error is a UserError: entry points print it as one line, no traceback.
+  assert issubclass(errors.InputError, errors.UserError)
+
+
+@pytest.fixture(scope='module')
+def report(run_dir, appearance_dir):
+  """Everything the report can show: results of several subcommands, the RGB video included;
+  then index.html."""
+  entries = {
+      'transfer': commands.run('transfer', _settings(run_dir, num=1)),
+      'video': commands.run('video', _settings(run_dir, appearance_workdir=appearance_dir,
+                                               target='test:0,9')),
+      'umap': commands.run('umap', _settings(run_dir, num=12)),
+  }
+  entries['path'] = report_page.write(run_dir)
+  return entries
+
+
+def test_report_is_valid_html_with_links_that_resolve(run_dir, report):
+  import html5lib  # pylint: disable=g-import-not-at-top
+  text = open(report['path']).read()
+  html5lib.HTMLParser(strict=True).parse(text)  # raises on any parse error
+  links = re.findall(r'(?:src|href|poster)="([^"#]+)"', text)
+  assert links and not [u for u in links if re.match(r'[a-z]+:', u)]  # relative, no CDN
+  missing = [u for u in links if not os.path.exists(os.path.join(run_dir, u))]
+  assert not missing, missing
+  for needed in ('synthesis/transfer.mp4', 'synthesis/video.mp4', 'synthesis/umap.html',
+                 'report/curves_behavior.png'):
+    assert needed in links, needed
+  assert 'RGB re-enactment' in text and 'Behavior transfer' in text
+
+
+def test_report_in_headless_chromium(report):
+  browser = shutil.which('chromium') or shutil.which('chromium-browser')
+  try:
+    from playwright.sync_api import sync_playwright  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    pytest.skip('playwright is not installed (pip install -r tests/requirements.txt)')
+  if not browser:
+    pytest.skip('no Chromium here (.ci/run installs Debian\'s chromium package)')
+  path = report['path']
+  problems = []
+  with sync_playwright() as p:
+    b = p.chromium.launch(executable_path=browser, args=['--no-sandbox'])
+    page = b.new_page(viewport={'width': 1300, 'height': 1000})
+    page.on('console', lambda m: problems.append(m.text) if m.type == 'error' else None)
+    page.on('pageerror', lambda e: problems.append(str(e)))
+    page.on('requestfailed', lambda r: problems.append(f'failed: {r.url}'))
+    page.goto(f'file://{path}', wait_until='load')
+    page.wait_for_function('[...document.querySelectorAll("video")].every(v => v.readyState >= 2)',
+                           timeout=20000)
+    media = page.evaluate('''() => ({
+        videos: [...document.querySelectorAll('video')].map(v => [v.videoWidth, !!v.error]),
+        images: [...document.querySelectorAll('img')].map(i => [i.complete, i.naturalWidth])})''')
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, 'report.png'), full_page=True)
+    b.close()
+  assert not problems, problems
+  assert media['videos'] and all(w > 0 and not err for w, err in media['videos'])
+  assert media['images'] and all(ok and w > 0 for ok, w in media['images'])
+  assert os.path.getsize(os.path.join(ARTIFACTS, 'report.png')) > 50_000
