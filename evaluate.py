@@ -1,15 +1,19 @@
-"""Evaluates trained behavior models: the paper's tables and the stochastic-HMP benchmark.
+"""Evaluates trained runs: the paper's tables and the stochastic-HMP benchmark.
 
   python evaluate.py --config=configs/behavior.py[:preset] --workdir=runs/behavior \
       [--eval_config=configs/evaluate.py[:smoke]] [--eval_config.suites=transfer,hmp] \
       [--baseline_workdirs=runs/cae,runs/cvae,runs/no_adv] [--out_dir=DIR]
+  python evaluate.py --config=configs/appearance.py[:preset] --workdir=runs/appearance \
+      [--eval_config.appearance.inception_weights=inception_v3.npz]
 
 --config must be the config the run was trained with (preset and overrides included); it is
 checked against the run's config.json. The flow prior in <workdir>/flow is used when present.
 Writes <out_dir or workdir/eval>/results.json and one Markdown table per suite, with the
 paper's reported numbers beside ours. Suites: transfer (Table 1), realism (Table 3),
 diversity (Tables 2, 4), hmp (stochastic human motion prediction), gt_transfer (synthetic
-data: transfer scored against the true re-enactment).
+data: transfer scored against the true re-enactment); for an appearance run (its config.json
+says which), appearance (Table 5, the posture probe, and on synthetic_people transfer scored
+against the true image).
 """
 
 import logging as std_logging
@@ -24,7 +28,7 @@ from bds_jax import errors
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
-config_flags.DEFINE_config_file('config', None, 'Behavior config the run was trained with.',
+config_flags.DEFINE_config_file('config', None, 'Config the run was trained with.',
                                 lock_config=True)
 config_flags.DEFINE_config_file('eval_config', os.path.join(ROOT, 'configs', 'evaluate.py'),
                                 'Evaluation settings (with optional :smoke).', lock_config=True)

@@ -2,6 +2,11 @@
 
   python evaluate.py --config=configs/behavior.py[:preset] --workdir=runs/behavior \
       [--eval_config=configs/evaluate.py[:smoke]] [--eval_config.suites=transfer,hmp]
+  python evaluate.py --config=configs/appearance.py[:preset] --workdir=runs/appearance \
+      [--eval_config.appearance.inception_weights=inception_v3.npz]
+
+Each section is one suite's settings. Behavior runs take the SUITES below; appearance runs
+the APPEARANCE_SUITES. `suites='all'` (the default) runs every suite of the run's trainer.
 
 Defaults are the paper's / upstream's counts (reference spec §5; stochastic-HMP spec §3);
 `:smoke` shrinks everything for tests. Every field can be overridden on the command line.
@@ -9,7 +14,8 @@ Defaults are the paper's / upstream's counts (reference spec §5; stochastic-HMP
 
 import ml_collections
 
-SUITES = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer', 'guidance')
+SUITES = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer')
+APPEARANCE_SUITES = ('appearance',)
 PRESETS = ('smoke',)
 
 
@@ -19,7 +25,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     raise ValueError(f'Unknown preset {preset!r} for configs/evaluate.py; choose one of '
                      f'{PRESETS} or none.')
   c = ml_collections.ConfigDict()
-  c.suites = ','.join(SUITES)     # comma-separated subset; gt_transfer needs synthetic_motion
+  c.suites = 'all'                # every suite of the run's trainer, or a comma-separated subset
+                                  # (gt_transfer needs synthetic_motion)
   c.seed = 0
   c.batch_size = 256              # model inference batch
   c.flow_workdir = ''             # '' = <workdir>/flow when it holds a flow run
@@ -53,12 +60,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.gt_transfer.num_pairs = 2000      # (source, target start posture) pairs of test subjects
   c.gt_transfer.classifier_steps = 2000
 
-  c.guidance = ml_collections.ConfigDict()  # needs <workdir>/diffusion trained with labels
-  c.guidance.num_windows = 500        # HMP test windows, each asked for a random class
-  c.guidance.samples_per_window = 10
-  c.guidance.scales = (1.0, 2.0)      # classifier-free guidance scales
-  c.guidance.classifier_steps = 2000  # the held-out sequence classifier
-  c.guidance.train_windows = 4000
+  c.appearance = ml_collections.ConfigDict()  # appearance runs (paper Table 5; spec §5.7)
+  c.appearance.num_images = 8000      # eval-split frames, in order (upstream max_n_samples)
+  c.appearance.batch_size = 8         # model and Inception batch (upstream: 8)
+  c.appearance.probe_images = 8000    # train-split frames whose means train the posture probe
+  c.appearance.probe_steps = 2000     # its Adam steps (batch 64)
+  c.appearance.num_pairs = 500        # synthetic_people: cross-person pairs vs the true image
+  c.appearance.inception_weights = '' # npz (bds_jax/models/inception.py); '' = no IS or FID
 
   if preset == 'smoke':
     c.batch_size = 32
@@ -75,8 +83,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.hmp.max_windows = 24
     c.gt_transfer.num_pairs = 24
     c.gt_transfer.classifier_steps = 20
-    c.guidance.num_windows = 6
-    c.guidance.samples_per_window = 2
-    c.guidance.classifier_steps = 20
-    c.guidance.train_windows = 64
+    c.appearance.num_images = 8
+    c.appearance.batch_size = 4
+    c.appearance.probe_images = 24
+    c.appearance.probe_steps = 20
+    c.appearance.num_pairs = 6
   return c

@@ -1,6 +1,10 @@
-"""The appearance suite: transfer against the true rendering, on an untrained smoke model."""
+"""The appearance suite of evaluate.py (Table 5, posture probe, transfer against the truth)
+on an untrained smoke model saved as a run; the scores' definitions on known inputs."""
 
+import json
 import os
+import subprocess
+import sys
 import types
 
 import jax
@@ -10,82 +14,170 @@ from flax import nnx
 
 from bds_jax import runs
 from bds_jax.evaluation import appearance as suite
-from bds_jax.evaluation import common
+from bds_jax.evaluation import appearance_truth as truth
+from bds_jax.evaluation import runner
+from bds_jax.metrics import image_scores
 from bds_jax.models import build
+from bds_jax.models import inception
 from configs import appearance as appearance_config
+from configs import evaluate as eval_configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-  """An untrained smoke model on the `small` synthetic_people test split (64 px)."""
+  """An untrained smoke model on the `small` synthetic_people dataset (64 px), saved as a run
+  at step 7, and random Inception-v3 weights in the npz format."""
   from bds_jax.data import sources  # pylint: disable=g-import-not-at-top
   d = str(tmp_path_factory.mktemp('tfds_people'))
   sources.get_builder('synthetic_people', d, 'small').download_and_prepare()
   c = appearance_config.get_config('smoke')
   c.data.data_dir, c.data.prepare = d, 'never'
   model, reg = build.create_appearance(c, jax.random.key(0, impl='rbg'))
-  model_def, params = nnx.split(model)
-  ctx = suite.make_context(model_def, nnx.to_pure_dict(params), c.data, batch_size=4)
-  # The config and regressor too, to save the model as a run.
-  return types.SimpleNamespace(ctx=ctx, config=c, reg_params=nnx.to_pure_dict(nnx.split(reg)[1]))
+  params = nnx.to_pure_dict(nnx.split(model)[1])
+  reg_params = nnx.to_pure_dict(nnx.split(reg)[1])
+  run = runs.Run(str(tmp_path_factory.mktemp('appearance_run')))
+  run.write_config(c)
+  ckpt = run.checkpointer()
+  ckpt.save(7, {'params': params, 'reg': reg_params})
+  ckpt.close()
+  weights = str(tmp_path_factory.mktemp('inception') / 'inception_v3.npz')
+  np.savez(weights, **inception.random_arrays(0))
+  return types.SimpleNamespace(config=c, run=run.path, weights=weights)
 
 
-@pytest.fixture
+@pytest.fixture(scope='module')
 def ctx(setup):
-  return setup.ctx
+  return suite.load(setup.run, eval_configs.get_config('smoke'))
 
 
 def test_truth_reproduces_the_stored_image(ctx):
-  images = ctx.images
+  images = ctx.test
   for b in (0, len(images) // 2, len(images) - 1):  # A = B's own subject: the dataset image
-    truth = suite.true_rendering(images, int(images.subjects[b]), b, ctx.supersample)
-    np.testing.assert_array_equal(truth, images.image(b))
-  a, b = suite.transfer_pairs(images, 20, seed=3)
+    t = truth.true_rendering(images, int(images.subjects[b]), b, ctx.supersample)
+    np.testing.assert_array_equal(t, images.image(b))
+  a, b = truth.transfer_pairs(images, 20, seed=3)
   assert np.all(images.subjects[a] != images.subjects[b])
-  other = suite.true_rendering(images, int(images.subjects[a[0]]), int(b[0]), ctx.supersample)
+  other = truth.true_rendering(images, int(images.subjects[a[0]]), int(b[0]), ctx.supersample)
   assert not np.array_equal(other, images.image(b[0]))  # another person in the same pose
 
 
-def test_suite_runs_deterministic_and_references_are_ordered(ctx):
-  out = common.collect(suite, ctx, seed=0, num_pairs=6)
-  again = common.collect(suite, ctx, seed=0, num_pairs=6)
-  assert out == again
-  assert out['num_pairs'] == 6 and set(out) == {'num_pairs', *suite.ROWS}
-  for name in suite.ROWS:
-    ssim, l1 = out[name]['ssim'], out[name]['l1']
-    assert np.isfinite(ssim) and -1 <= ssim <= 1, (name, ssim)
-    assert np.isfinite(l1) and 0 <= l1 <= 2, (name, l1)
+def test_truth_rows_are_ordered(ctx):
+  out = truth.evaluate(ctx.model_def, ctx.params, ctx.test, ctx.supersample, num_pairs=6,
+                       seed=0, batch_size=4)
+  assert out['num_pairs'] == 6 and set(out) == {'num_pairs', *truth.ROWS}
+  for name in truth.ROWS:
+    assert -1 <= out[name]['ssim'] <= 1 and 0 <= out[name]['l1'] <= 2, (name, out[name])
   # The right pose and camera with the wrong person beats the wrong pose or a stickman.
   assert out['target_frame']['ssim'] > out['appearance_image']['ssim']
   assert out['target_frame']['ssim'] > out['stickman']['ssim']
   assert out['target_frame']['l1'] < out['stickman']['l1']
-  # And the truth against itself is perfect.
-  truth = np.stack([suite.images_lib.to_unit_range(suite.true_rendering(
-      ctx.images, int(ctx.images.subjects[0]), 1, ctx.supersample))] * 2)
-  s = suite.scores(truth, truth)
-  np.testing.assert_allclose(s['ssim'], 1.0, atol=1e-5)
-  np.testing.assert_array_equal(s['l1'], 0.0)
-  table = suite.markdown_table(out)
-  assert '| model: transfer A → B |' in table and '6 test pairs' in table
 
 
-def test_evaluate_appearance_loads_a_run(setup, tmp_path):
-  ctx = setup.ctx
-  run = runs.Run(str(tmp_path / 'run'))
-  os.makedirs(run.path)
-  run.write_config(setup.config)
-  ckpt = run.checkpointer()
-  ckpt.save(7, {'params': ctx.params, 'reg': setup.reg_params})
-  ckpt.close()
-  out = suite.evaluate_appearance(run.path, num_pairs=4, seed=1, batch_size=4)
-  assert out['step'] == 7 and out['seed'] == 1 and out['workdir'] == run.path
-  expected = common.collect(suite, ctx, seed=1, num_pairs=4)
-  assert {k: out[k] for k in expected} == expected  # the restored model is the same model
-  assert 'step 7' in suite.markdown_table(out)
+def test_evaluate_writes_table5_with_inception(setup, tmp_path):
+  cfg = appearance_config.get_config('smoke')
+  ec = eval_configs.get_config('smoke')
+  ec.appearance.inception_weights = setup.weights
+  ec.appearance.num_images = 4  # 12 Inception passes at 299 px on a CPU
+  results = runner.evaluate(cfg, ec, setup.run, out_dir=str(tmp_path))
+  with open(tmp_path / 'results.json') as f:
+    on_disk = json.load(f)
+  assert on_disk['trainer'] == 'appearance' and on_disk['dataset'] == 'synthetic_people'
+  (name, run), = on_disk['runs'].items()
+  assert run['step'] == 7 and list(run['suites']) == ['appearance']
+  s = run['suites']['appearance']
+  assert s == json.loads(json.dumps(results['runs'][name]['suites']['appearance']))
+  assert s['num_images'] == 4 and s['inception'] == setup.weights
+  for setting in ('reconstruction', 'transfer'):
+    m = s[setting]
+    assert -1 <= m['ssim'] <= 1 and 0 <= m['l1'] <= 2, m
+    assert 1.0 <= m['is'] <= 4 and m['fid'] >= 0, m  # IS lies in [1, number of images]
+  assert 1.0 <= s['real']['is'] <= 4
+  p = s['posture_probe']
+  assert p['train_images'] == 24 and p['test_images'] == 4 and p['steps'] == 20
+  assert all(np.isfinite(p[k]) and p[k] > 0 for k in ('probe_error', 'adversary_error',
+                                                       'mean_pose_error'))
+  assert s['truth']['num_pairs'] == 6
+  table = (tmp_path / 'appearance.md').read_text()
+  assert 'paper Table 5' in table and '| paper: ours (DeepFashion) | reconstruction | 0.80 | 3.08' in table
+  assert 'no Human3.6M numbers' in table and 'transfer against the true rendering' in table
+  assert 'no Inception weights given' not in table
 
 
-def test_needs_synthetic_people(ctx):
-  c = appearance_config.get_config('smoke')
-  c.data.name = 'market1501'
-  with pytest.raises(ValueError, match='synthetic_people'):
-    suite.make_context(ctx.model_def, ctx.params, c.data)
+def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
+  out = subprocess.run(
+      [sys.executable, 'evaluate.py', '--config=configs/appearance.py:smoke',
+       f'--workdir={setup.run}', '--eval_config=configs/evaluate.py:smoke',
+       '--eval_config.appearance.num_images=4', '--eval_config.appearance.num_pairs=2',
+       f'--out_dir={tmp_path}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert out.returncode == 0, out.stderr[-3000:]
+  s = json.loads((tmp_path / 'results.json').read_text())['runs']
+  (r,) = s.values()
+  a = r['suites']['appearance']
+  assert a['inception'] == 'no Inception weights given'
+  assert a['reconstruction']['is'] is None and a['transfer']['fid'] is None  # not zeros
+  assert a['real']['is'] is None
+  assert 'no Inception weights given' in (tmp_path / 'appearance.md').read_text()
+
+  from configs import behavior  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="'behavior' config but .* holds a 'appearance' run"):
+    runner.evaluate(behavior.get_config('smoke'), eval_configs.get_config('smoke'), setup.run)
+  big = appearance_config.get_config('smoke')
+  big.model.image_size = 128
+  with pytest.raises(ValueError, match='model.image_size: given 128, the run has 64'):
+    runner.evaluate(big, eval_configs.get_config('smoke'), setup.run)
+  ec = eval_configs.get_config('smoke')
+  ec.suites = 'transfer'
+  with pytest.raises(ValueError, match=r"unknown suite\(s\) \['transfer'\] for a appearance"):
+    runner.evaluate(appearance_config.get_config('smoke'), ec, setup.run)
+
+
+def test_probe_finds_posture_that_is_in_the_code():
+  """Means that encode the keypoints linearly are probed well below the mean-pose error;
+  means of pure noise are not."""
+  rng = np.random.default_rng(0)
+  shapes = ((2, 2, 4), (4, 4, 4))
+  reg_params = {'convs': {0: {'kernel': np.zeros((2, 2, 4, 32))}},
+                'head': {'kernel': np.zeros((32, 34))}}
+  # Poses on a 3-d manifold, as real postures are far from filling all 34 dimensions.
+  factors = rng.uniform(-1, 1, (600, 3))
+  kp = (0.5 + 0.1 * factors @ rng.standard_normal((3, 34))).reshape(600, 17, 2).astype(
+      np.float32)
+  mix = [rng.standard_normal((34, int(np.prod(s)))).astype(np.float32) for s in shapes]
+  leaky = [(kp.reshape(600, 34) @ m).reshape(600, *s) for m, s in zip(mix, shapes)]
+  noise = [rng.standard_normal((600, *s)).astype(np.float32) for s in shapes]
+  mean_err = float(np.mean(np.linalg.norm((kp[400:] - kp[:400].mean(0)).reshape(200, -1),
+                                          axis=-1)))
+  err = lambda means: suite.fit_probe(reg_params, [m[:400] for m in means], kp[:400],
+                                      [m[400:] for m in means], kp[400:], steps=300, seed=0)
+  assert err(leaky) < 0.5 * mean_err
+  assert err(noise) > 0.9 * mean_err
+
+
+def test_low_rank_fid_is_the_fid():
+  from bds_jax.metrics import fid  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  a = rng.standard_normal((30, 50))
+  b = 0.7 * rng.standard_normal((40, 50)) @ rng.standard_normal((50, 50)) / 7 + 0.3
+  expected = fid.fid_from_features(a, b)
+  assert expected > 1
+  assert image_scores.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+  assert image_scores.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9 * expected)
+
+
+def test_inception_score_and_keypoint_boxes():
+  assert image_scores.inception_score(np.zeros((5, 10))) == pytest.approx(1.0)
+  one_hot = np.full((4, 10), -1e4)
+  one_hot[np.arange(4), [0, 1, 2, 3]] = 0.0  # confident and all different: IS = #classes
+  assert image_scores.inception_score(one_hot) == pytest.approx(4.0, rel=1e-6)
+  kp = np.array([[[10, 20], [30, 5], [-1, -1]], [[-1, -1], [-1, -1], [-1, -1]]], np.float32)
+  boxes = np.asarray(image_scores.keypoint_boxes(kp, 64))
+  np.testing.assert_allclose(boxes, [[10, 5, 30, 20], [0, 0, 63, 63]])
+  image = np.zeros((2, 64, 64, 1), np.float32)
+  image[:, :, :, 0] = np.arange(64)[None, None, :]  # value = x
+  crops = np.asarray(image_scores.keypoint_box_crops(image, kp, 21))
+  np.testing.assert_allclose(crops[0, 0, :, 0], np.linspace(10, 30, 21), rtol=1e-5)
+  np.testing.assert_allclose(crops[1, 5, :, 0], np.linspace(0, 63, 21), rtol=1e-5)

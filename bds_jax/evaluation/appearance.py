@@ -1,185 +1,264 @@
-"""Appearance-model suite (issue 11 §3, synthetic part): transfer scored against the true image.
+"""The evaluate.py suite of appearance runs (paper Table 5; reference spec §5.7, issue 11 §3).
 
-On real data a transfer (person A's appearance in person B's pose) has no ground truth, so the
-trainer's `eval/transfer_*` can only use another frame of the *same* person. On
-`synthetic_people` the generator draws it: every example stores its 3D pose and camera, and
-`synthetic.people.render_person(A, B's keypoints_3d, B's camera)` is A in B's pose, exactly as
-the dataset would have rendered it.
+  python evaluate.py --config=configs/appearance.py[:preset] --workdir=RUN \
+      [--eval_config.appearance.inception_weights=inception_v3.npz]
 
-Protocol, on the run's eval split (`test`): `num_pairs` seeded pairs (a, b) of frames of
-different subjects. The model (no key: latents = posterior means, no dropout) renders
-- the transfer: appearance input of frame a, stickman of frame b, scored against the truth
-  render_person(subject of a, pose of b, camera of b);
-- the reconstruction: frame b's own appearance input and stickman, scored against frame b.
-Naive references, scored against the same truth:
-- `appearance_image`: frame a itself (right person, wrong pose);
-- `stickman`: frame b's stickman;
-- `target_frame`: frame b itself (right pose, wrong person).
-Reported: mean SSIM (on [0, 1] images, as the trainer's eval) and mean L1 (on [-1, 1], the
-model's range), and the number of pairs. Everything is seeded, so results are deterministic.
+On the first `num_images` frames of the run's eval split (upstream: up to 8 000 test images,
+in order), the model renders with posterior means and no dropout:
+- `reconstruction` (Table 5's setting): the frame's own appearance input and stickman;
+- `transfer`: the appearance of another frame of the same person (seeded; upstream's
+  `map_ids`), in the frame's stickman; the frame itself is its truth.
+Each gets SSIM (on [0, 1], Wang et al.'s settings) and L1 (on [-1, 1]) against the frame, and,
+when Inception-v3 weights are given (bds_jax/models/inception.py), the Inception Score of its
+keypoint-box crops (upstream's inference protocol) and the FID between those crops and the
+real frames' crops; `real` is the IS of the real crops, for scale. Without weights the IS and
+FID entries are None and `inception` says "no Inception weights given".
 
-The evaluate.py runner loads behavior runs only (`runner.evaluate` reads a behavior config and a
-behavior `Context`), so this suite has its own entry point: `evaluate_appearance(run_dir, ...)`
-returns the results and `markdown_table(results)` formats them. `run(ctx, **kwargs)` follows
-the evaluator protocol on an `AppearanceContext` (see `make_context`).
+`posture_probe`, the analogue of the behavior model's RE (how much posture leaks into the
+appearance code): a fresh regressor of the adversary's architecture is trained on the
+appearance means of `probe_images` *train*-split frames (Adam 1e-3, batch 64, `probe_steps`
+steps) and scored on the eval frames' means: the batch mean of the L2 norm of the (J, 2)
+error, keypoints in [0, 1] of the image size. Beside it: the run's own adversary on the same
+means, and predicting the train frames' mean keypoints (no information). We train a fresh
+probe rather than trust the adversary: the encoder is trained against that adversary, so it
+may hide posture from it alone, and a stale adversary underestimates the leak. Training on
+train-split means and scoring on held-out ones measures what generalises, as the behavior RE
+does (upstream's extra regressor trained and was read on the test set). A probe error near
+the mean-pose reference means the code holds little posture.
+
+On synthetic_people, `truth` adds transfer to *another* person scored against the true
+rendering, with naive references (`bds_jax.evaluation.appearance_truth`).
 """
 
 import dataclasses
 import functools
-import sys
+import logging
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from bds_jax import runs
+from bds_jax import sharding
 from bds_jax.data import images as images_lib
-from bds_jax.data import sources
+from bds_jax.evaluation import appearance_truth as truth_lib
 from bds_jax.evaluation import common
+from bds_jax.metrics import image_scores
+from bds_jax.models import appearance as appearance_lib
 from bds_jax.models import appearance_losses as al
-from bds_jax.synthetic import camera as camera_lib
-from bds_jax.synthetic import people
+from bds_jax.models import inception
 
-DATASET = 'synthetic_people'
-# (name, what is scored against what): the model rows and the naive references.
-ROWS = ('reconstruction', 'transfer', 'appearance_image', 'stickman', 'target_frame')
+log = logging.getLogger(__name__)
+
+NO_INCEPTION = 'no Inception weights given'
+PROBE_BATCH, PROBE_LR = 64, 1e-3
+# Fields that must agree between the config given to evaluate.py and an appearance run's.
+CHECKED_FIELDS = ('trainer', 'model.image_size', 'model.bottleneck_factor', 'model.nf_start',
+                  'model.nf_max', 'model.n_latent_scales', 'model.num_keypoints',
+                  'data.name', 'data.builder_config', 'data.inplane_normalize',
+                  'data.box_factor')
+
+
+def check_config(given, run_config, workdir: str):
+  """Raises a ValueError listing every CHECKED_FIELDS entry where `given` differs from the run."""
+  def get(config, dotted):
+    for part in dotted.split('.'):
+      config = config[part]
+    return config
+  diffs = [f'{f}: given {get(given, f)!r}, the run has {get(run_config, f)!r}'
+           for f in CHECKED_FIELDS if get(given, f) != get(run_config, f)]
+  if diffs:
+    raise ValueError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
+                     + '\n  '.join(diffs) +
+                     '\nPass the config (and preset/overrides) the run was trained with.')
 
 
 @dataclasses.dataclass(frozen=True)
 class AppearanceContext:
-  """What the suite sees: the model (graph + pure-dict params), the test split, batching."""
+  """What the suite sees: the model and adversary (graphs + pure-dict params), the splits."""
   model_def: object
   params: dict
-  images: images_lib.ImageSet
-  supersample: int        # rays per pixel axis the dataset was rendered with
-  batch_size: int = 32
+  reg_def: object
+  reg_params: dict
+  test: images_lib.ImageSet
+  train: images_lib.ImageSet | None
+  supersample: int | None   # synthetic_people's rays per pixel axis; None on other data
+  batch_size: int = 8
   data_sharding: object = None
   name: str = 'model'
+  step: int = 0
 
 
-def dataset_supersample(data_config) -> int:
-  """The supersampling the run's synthetic_people build used (the truth must match it)."""
-  builder = sources.get_builder(data_config.name, data_config.data_dir or None,
-                                data_config.builder_config or None)
-  return int(builder.builder_config.supersample)
+def load(workdir: str, eval_config, name: str = '') -> AppearanceContext:
+  """The context of a trained appearance run on its own data (`eval_config.data_dir`, when
+  set, is where the dataset is read from instead of its config.json's data dir)."""
+  run = runs.Run(workdir, eval_config.get('data_dir') or None)
+  loaded = run.load_appearance()
+  d = run.config.data
+  return AppearanceContext(
+      loaded.model_def, loaded.params, loaded.reg_def, loaded.reg_params,
+      images_lib.load_split(d, d.eval_split), images_lib.load_split(d, d.train_split),
+      truth_lib.dataset_supersample(d) if d.name == truth_lib.DATASET else None,
+      eval_config.appearance.batch_size, sharding.batch_sharding(sharding.make_mesh()),
+      name or run.config.preset or 'appearance', int(loaded.step))
 
 
-def make_context(model_def, params, data_config, batch_size: int = 32,
-                 split: str = 'test', name: str = 'model') -> AppearanceContext:
-  if data_config.name != DATASET:
-    raise ValueError(f'The appearance suite needs ground-truth renderings: data.name must be '
-                     f'{DATASET!r}, got {data_config.name!r}.')
-  return AppearanceContext(model_def, params, images_lib.load_split(data_config, split),
-                           dataset_supersample(data_config), int(batch_size), name=name)
+@functools.lru_cache(maxsize=2)
+def _inception_params(path: str):
+  return inception.load_inception_v3(path)
 
 
-def transfer_pairs(images: images_lib.ImageSet, n: int, seed: int):
-  """n seeded (appearance frame a, target frame b) index pairs of different subjects."""
-  if len(images.people) < 2:
-    raise ValueError(f'{images.name}/{images.split} has one subject; transfer needs two.')
-  rng = np.random.default_rng(seed)
-  a = rng.integers(len(images), size=n)
-  b = np.array([rng.choice(np.flatnonzero(images.subjects != images.subjects[i])) for i in a],
-               np.int64)
-  return a, b
+def _items(images: images_lib.ImageSet, index, partner) -> dict:
+  """Model inputs of frames `index`; 'appearance' is each frame's own encoder input and
+  'paired_appearance' its partner's (images must have appearance_source='self')."""
+  items = [images.item(int(i), int(j)) for i, j in zip(index, partner)]
+  keys = ('image', 'stickman', 'keypoints', 'appearance', 'paired_appearance')
+  return {k: np.stack([it[k] for it in items]) for k in keys}
 
 
-def true_rendering(images: images_lib.ImageSet, subject: int, target: int,
-                   supersample: int) -> np.ndarray:
-  """uint8 image of `subject` (an index into images.subject_names) in frame `target`'s stored
-  3D pose, seen by its stored camera: what the dataset would hold for that person there."""
-  ex = images.extras
-  cam = camera_lib.Camera.from_arrays(ex['intrinsics'][target], ex['extrinsics'][target],
-                                      images.image_size)
-  return people.render_person(images.subject_names[subject], ex['keypoints_3d'][target], cam,
-                              supersample=supersample)
-
-
-def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
-  items_a = [images.item(int(i), int(i)) for i in a]  # only their own fields are used
-  items_b = [images.item(int(j), int(j)) for j in b]
-  stack = lambda items, k: np.stack([it[k] for it in items])
-  # The encoder's input of frame a: its own image or its part crops (item's 'paired_*' is
-  # always the partner's own input, whatever data.appearance_source says).
-  return {
-      'appearance_a': stack(items_a, 'paired_appearance'),
-      'appearance_b': stack(items_b, 'paired_appearance'),
-      'stickman_b': stack(items_b, 'stickman'),
-      'image_a': stack(items_a, 'image'),
-      'image_b': stack(items_b, 'image'),
-      'truth': np.stack([images_lib.to_unit_range(
-          true_rendering(images, int(images.subjects[i]), int(j), supersample))
-                         for i, j in zip(a, b)]),
-  }
-
-
-def scores(pred, target) -> dict:
-  """Per-image SSIM (on [0, 1]) and L1 (on [-1, 1]) of [-1, 1] NHWC batches."""
-  unit = lambda x: (x + 1.0) * 0.5
-  return {'ssim': al.ssim(unit(pred), unit(target)),
-          'l1': jnp.mean(jnp.abs(pred - target), axis=(1, 2, 3))}
+def _per_image_l2(pred, target):
+  return jnp.sqrt(jnp.sum(jnp.square((pred - target).reshape(pred.shape[0], -1)), axis=-1))
 
 
 @functools.lru_cache(maxsize=4)  # one compiled program per model structure
-def _scorer(model_def):
+def _scorer(model_def, reg_def, image_size: int, with_inception: bool):
   @jax.jit
-  def score(params, appearance_a, appearance_b, stickman_b, image_a, image_b, truth):
+  def score(params, reg_params, inc_params, appearance, paired_appearance, stickman, image,
+            keypoints):
     model = nnx.merge(model_def, params)
-    recon = model(appearance_b, stickman_b)[0]      # no key: latents = means, no dropout
-    transfer = model(appearance_a, stickman_b)[0]
-    rows = {'reconstruction': (recon, image_b), 'transfer': (transfer, truth),
-            'appearance_image': (image_a, truth), 'stickman': (stickman_b, truth),
-            'target_frame': (image_b, truth)}
-    return {name: scores(p.astype(jnp.float32), t) for name, (p, t) in rows.items()}
+    recon, means, _ = model(appearance, stickman)          # no key: means, no dropout
+    transfer = model(paired_appearance, stickman)[0]
+    recon, transfer = recon.astype(jnp.float32), transfer.astype(jnp.float32)
+    out = {'reconstruction': truth_lib.scores(recon, image),
+           'transfer': truth_lib.scores(transfer, image),
+           'means': [m.astype(jnp.float32) for m in means],
+           'adversary_error': _per_image_l2(nnx.merge(reg_def, reg_params)(means), keypoints)}
+    if with_inception:  # one Inception pass over the three sets (one copy in the program)
+      names = ('reconstruction', 'transfer', 'real')
+      crops = image_scores.keypoint_box_crops(
+          jnp.concatenate([recon, transfer, image]), jnp.tile(keypoints * image_size, (3, 1, 1)),
+          inception.INPUT_SIZE)
+      logits, pool = inception.inception_v3(inc_params, crops)
+      n = image.shape[0]
+      for i, name in enumerate(names):
+        out[f'{name}_inception'] = (logits[i * n:(i + 1) * n], pool[i * n:(i + 1) * n])
+    return out
   return score
 
 
-def run(ctx: AppearanceContext, *, seed: int = 0, num_pairs: int = 500,
-        batch_size: int | None = None):
-  """Yields `num_pairs` and, per row of ROWS, {'ssim': mean, 'l1': mean}."""
-  a, b = transfer_pairs(ctx.images, int(num_pairs), seed + 11)
-  arrays = _inputs(ctx.images, a, b, ctx.supersample)
-  keys = ('appearance_a', 'appearance_b', 'stickman_b', 'image_a', 'image_b', 'truth')
-  score = _scorer(ctx.model_def)
-  params = jax.device_put(ctx.params)  # on device once, not per batch (transfer guard)
-  per_image = common.batched(lambda *xs: score(params, *xs), tuple(arrays[k] for k in keys),
-                             int(batch_size or ctx.batch_size), ctx.data_sharding)
-  yield 'num_pairs', int(len(a))
-  for name in ROWS:
-    yield name, {k: float(np.mean(v)) for k, v in per_image[name].items()}
+@functools.lru_cache(maxsize=4)
+def _encoder(model_def):
+  return jax.jit(lambda params, x: [m.astype(jnp.float32) for m in
+                                    nnx.merge(model_def, params).encode(x)[0]])
 
 
-def evaluate_appearance(run_dir: str, num_pairs: int = 500, seed: int = 0,
-                        batch_size: int = 32, data_dir: str | None = None,
-                        step: int | None = None) -> dict:
-  """The suite on a trained appearance run (its latest checkpoint unless `step`)."""
-  run_ = runs.Run(run_dir, data_dir)
-  loaded = run_.load_appearance(step)
-  config = run_.config
-  ctx = make_context(loaded.model_def, loaded.params, config.data, batch_size,
-                     config.data.eval_split, name=run_.path)
-  out = common.collect(sys.modules[__name__], ctx, seed=seed, num_pairs=num_pairs)
-  return {'workdir': run_.path, 'step': int(loaded.step), 'seed': int(seed), **out}
+def fresh_regressor(reg_params: dict, latent_shapes, seed: int):
+  """(graph, pure-dict params) of a newly initialised regressor shaped like the run's."""
+  conv_channels = reg_params['convs'][0]['kernel'].shape[-1]
+  hidden, outputs = reg_params['head']['kernel'].shape
+  reg = appearance_lib.KeypointRegressor(latent_shapes, outputs // 2,
+                                         nnx.Rngs(params=jax.random.key(seed)),
+                                         conv_channels=conv_channels, hidden=hidden)
+  graph, state = nnx.split(reg)
+  return graph, nnx.to_pure_dict(state)
 
 
-def _provenance(results: dict) -> str:
-  known = [f'{k} {results[k]}' for k in ('seed', 'step') if k in results]
-  return f' ({", ".join(known)})' if known else ''
+def fit_probe(reg_params: dict, train_means, train_kp, test_means, test_kp, *, steps: int,
+              seed: int) -> float:
+  """Test error (keypoint L2, as the adversary's loss) of a fresh regressor trained for
+  `steps` Adam steps on minibatches of (train_means, train_kp)."""
+  graph, params = fresh_regressor(reg_params, tuple(m.shape[1:] for m in train_means), seed)
+  n = len(train_kp)
+  batch = min(PROBE_BATCH, n)
+  schedule = np.random.default_rng(seed).integers(n, size=(int(steps), batch))
+  tx = optax.adam(PROBE_LR)
+  loss_fn = functools.partial(al.regressor_loss, reg_def=graph)
+
+  @jax.jit
+  def train(params, means, kp, schedule):
+    def one(carry, idx):
+      params, opt = carry
+      grads = jax.grad(loss_fn)(params, [m[idx] for m in means], kp[idx])
+      updates, opt = tx.update(grads, opt, params)
+      return (optax.apply_updates(params, updates), opt), None
+    return jax.lax.scan(one, (params, tx.init(params)), schedule)[0][0]
+
+  params = train(*jax.device_put((params, list(train_means), train_kp, schedule)))
+  pred = jax.jit(lambda p, m: nnx.merge(graph, p)(m))(params, jax.device_put(list(test_means)))
+  return float(np.mean(_per_image_l2(np.asarray(pred), test_kp)))
 
 
-def markdown_table(results: dict) -> str:
-  """The suite's results (one run's dict) as a Markdown table."""
-  lines = ['## Appearance transfer against the true rendering (synthetic_people; new)',
-           f'{results["num_pairs"]} test pairs of different people{_provenance(results)}. '
-           'Truth: person A rendered in frame B\'s 3D pose and camera. SSIM on [0, 1] (higher '
-           'is better), L1 on [-1, 1] (lower is better). Reconstruction is scored against frame '
-           'B itself; every other row against the truth.', '',
-           '| row | SSIM | L1 |', '|---|---|---|']
-  labels = {'reconstruction': 'model: reconstruction of B', 'transfer': 'model: transfer A → B',
-            'appearance_image': 'reference: A\'s image', 'stickman': 'reference: B\'s stickman',
-            'target_frame': 'reference: B\'s frame (wrong person)'}
-  for name in ROWS:
-    r = results[name]
-    lines.append(f'| {labels[name]} | {r["ssim"]:.3f} | {r["l1"]:.3f} |')
-  return '\n'.join(lines) + '\n'
+def _own_inputs(images: images_lib.ImageSet, index) -> np.ndarray:
+  """The encoder input of each frame itself (item(i, i)'s paired_appearance is frame i's)."""
+  return np.stack([images.item(int(i), int(i))['paired_appearance'] for i in index])
+
+
+def _posture_probe(ctx: AppearanceContext, test_means, adversary_error, index, *,
+                   probe_images: int, probe_steps: int, seed: int, batch_size: int) -> dict:
+  size = ctx.test.image_size
+  test_kp = ctx.test.keypoints[index] / size
+  train = ctx.train
+  pick = np.sort(np.random.default_rng(seed + 3).permutation(len(train))[:probe_images])
+  encode = _encoder(ctx.model_def)
+  params = jax.device_put(ctx.params)
+  parts = [common.batched(lambda x: encode(params, x), (_own_inputs(train, pick[i:i + 256]),),
+                          batch_size, ctx.data_sharding) for i in range(0, len(pick), 256)]
+  train_means = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+  train_kp = train.keypoints[pick] / size
+  mean_pose = np.broadcast_to(np.mean(train_kp, axis=0), test_kp.shape)
+  return {
+      'probe_error': fit_probe(ctx.reg_params, train_means, train_kp, test_means, test_kp,
+                               steps=probe_steps, seed=seed + 4),
+      'adversary_error': float(np.mean(adversary_error)),
+      'mean_pose_error': float(np.mean(_per_image_l2(mean_pose, test_kp))),
+      'train_images': int(len(pick)), 'test_images': int(len(index)),
+      'steps': int(probe_steps)}
+
+
+def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
+        probe_images: int = 8000, probe_steps: int = 2000, num_pairs: int = 500,
+        batch_size: int | None = None, inception_weights: str = ''):
+  """Yields the suite's results (see the module docstring); nested dicts of floats."""
+  batch_size = int(batch_size or ctx.batch_size)
+  # Reconstruction encodes the frame itself, whatever the run trained with (upstream's
+  # ReconstructionSampler): an ImageSet whose 'appearance' is the frame's own input.
+  test = dataclasses.replace(ctx.test, appearance_source='self')
+  size = test.image_size
+  rng = np.random.default_rng(seed + 5)
+  index = np.arange(min(int(num_images), len(test)))
+  partner = np.array([test.random_partner(int(i), rng) for i in index], np.int64)
+  inc_params = _inception_params(inception_weights) if inception_weights else None
+  score = _scorer(ctx.model_def, ctx.reg_def, size, inc_params is not None)
+  params, reg_params = jax.device_put((ctx.params, ctx.reg_params))
+  inc_device = jax.device_put(inc_params) if inc_params is not None else None
+  keys = ('appearance', 'paired_appearance', 'stickman', 'image', 'keypoints')
+  parts = []
+  for i in range(0, len(index), 8 * batch_size):  # a chunk at a time: bounded host memory
+    arrays = _items(test, index[i:i + 8 * batch_size], partner[i:i + 8 * batch_size])
+    parts.append(common.batched(lambda *xs: score(params, reg_params, inc_device, *xs),
+                                tuple(arrays[k] for k in keys), batch_size, ctx.data_sharding))
+  out = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+
+  yield 'num_images', int(len(index))
+  yield 'inception', inception_weights or NO_INCEPTION
+  for name in ('reconstruction', 'transfer'):
+    row = {k: float(np.mean(v)) for k, v in out[name].items()}
+    if inc_params is not None:
+      row['is'] = image_scores.inception_score(out[f'{name}_inception'][0])
+      row['fid'] = (image_scores.frechet_distance(out['real_inception'][1],
+                                                  out[f'{name}_inception'][1])
+                    if len(index) >= 2 else None)
+    else:
+      row['is'] = row['fid'] = None
+    yield name, row
+  yield 'real', {'is': image_scores.inception_score(out['real_inception'][0])
+                       if inc_params is not None else None}
+  yield 'posture_probe', _posture_probe(
+      ctx, out['means'], out['adversary_error'], index, probe_images=int(probe_images),
+      probe_steps=int(probe_steps), seed=seed, batch_size=batch_size)
+  if ctx.supersample is not None:
+    yield 'truth', truth_lib.evaluate(ctx.model_def, ctx.params, test, ctx.supersample,
+                                      num_pairs=num_pairs, seed=seed, batch_size=batch_size,
+                                      data_sharding=ctx.data_sharding)

@@ -2,6 +2,9 @@
 
 A suite is an evaluator (`bds_jax.evaluation.common`): `eval_config.suites` names them, and
 each runs with its section of the eval config (`eval_config.<suite>`) and `eval_config.seed`.
+Which suites apply depends on the run's trainer (its config.json): behavior runs get the
+behavior-model suites, appearance runs the `APPEARANCE_SUITES`; a flow run is evaluated
+through the behavior run it belongs to.
 """
 
 import logging
@@ -12,28 +15,57 @@ import ml_collections
 import tqdm
 
 from bds_jax import runs
+from bds_jax.evaluation import appearance
 from bds_jax.evaluation import common
 from bds_jax.evaluation import context
 from bds_jax.evaluation import report
 
 log = logging.getLogger(__name__)
 
-
-def available_suites(eval_config) -> list[str]:
-  """The suites eval_config configures: its sections (each one suite's settings), by name."""
-  return [k for k, v in eval_config.items() if isinstance(v, ml_collections.ConfigDict)]
+APPEARANCE_SUITES = ('appearance',)
+TRAINERS = ('behavior', 'appearance')
 
 
-def parse_suites(spec: str, eval_config) -> list[str]:
-  available = available_suites(eval_config)
+def available_suites(eval_config, trainer: str = 'behavior') -> list[str]:
+  """The suites eval_config configures (its sections, each one suite's settings) that apply
+  to runs of `trainer`, by name."""
+  sections = [k for k, v in eval_config.items() if isinstance(v, ml_collections.ConfigDict)]
+  return [k for k in sections if (k in APPEARANCE_SUITES) == (trainer == 'appearance')]
+
+
+def parse_suites(spec: str, eval_config, trainer: str = 'behavior') -> list[str]:
+  available = available_suites(eval_config, trainer)
   names = [s.strip() for s in spec.split(',') if s.strip()]
   if names == ['all']:
     return available
   unknown = [s for s in names if s not in available]
   if unknown or not names:
-    raise ValueError(f'eval_config.suites={spec!r}: unknown suite(s) {unknown}; choose from '
-                     f'{available} or "all".')
+    raise ValueError(f'eval_config.suites={spec!r}: unknown suite(s) {unknown} for a {trainer} '
+                     f'run; choose from {available} or "all".')
   return names
+
+
+def _trainer(run_config, workdir: str) -> str:
+  trainer = run_config.trainer
+  if trainer == 'flow':
+    raise ValueError(f'{workdir} holds a flow run: evaluate the behavior run it was trained '
+                     'on (its flow/ folder is used automatically, or pass '
+                     '--eval_config.flow_workdir).')
+  if trainer not in TRAINERS:
+    raise ValueError(f'{workdir} holds a {trainer!r} run; evaluate.py evaluates {TRAINERS}.')
+  return trainer
+
+
+def _check_given_config(config, run_config, workdir: str, trainer: str):
+  given = config.get('trainer')
+  if given != trainer:
+    raise ValueError(f'The --config is a {given!r} config but {workdir} holds a {trainer!r} '
+                     f'run (see its config.json): pass --config=configs/{trainer}.py[:preset] '
+                     'as the run was trained.')
+  if trainer == 'appearance':
+    appearance.check_config(config, run_config, workdir)
+  else:
+    context.check_config(config, run_config, workdir)
 
 
 def run_suite(suite: str, ctx: context.Context, eval_config) -> dict:
@@ -48,28 +80,37 @@ def evaluate(config, eval_config, workdir: str, baseline_workdirs=(),
 
   Returns the results dict also written to <out_dir>/results.json (default <workdir>/eval).
   """
-  suites = parse_suites(eval_config.suites, eval_config)
   main = runs.Run(workdir, eval_config.data_dir or None)
-  run_config = runs.read_config(main.path, 'behavior')
-  context.check_config(config, run_config, main.path)
-  results = {'eval_config': eval_config.to_dict(), 'dataset': run_config.data.name, 'runs': {}}
+  run_config = runs.read_config(main.path)
+  trainer = _trainer(run_config, main.path)
+  suites = parse_suites(eval_config.suites, eval_config, trainer)
+  _check_given_config(config, run_config, main.path, trainer)
+  results = {'eval_config': eval_config.to_dict(), 'dataset': run_config.data.name,
+             'trainer': trainer, 'runs': {}}
   for wd in [main.path, *baseline_workdirs]:
     wd = os.path.abspath(wd)
     if wd != main.path:
-      other = runs.read_config(wd, 'behavior')
+      other = runs.read_config(wd)
+      if other.trainer != trainer:
+        raise ValueError(f'Baseline {wd} is a {other.trainer!r} run, the main run a '
+                         f'{trainer!r} run: compare runs of one kind.')
       if (other.data.name, other.data.builder_config) != (run_config.data.name,
                                                           run_config.data.builder_config):
         raise ValueError(f'Baseline {wd} was trained on {other.data.name} '
                          f'({other.data.builder_config or "default"}), the main run on '
                          f'{run_config.data.name}: compare runs on the same data.')
-    ctx = context.load(wd, eval_config, eval_config.flow_workdir if wd == main.path else '')
+    if trainer == 'appearance':
+      ctx = appearance.load(wd, eval_config, name=os.path.basename(wd))
+      run = {'workdir': wd, 'trainer': trainer, 'step': ctx.step, 'suites': {}, 'seconds': {}}
+    else:
+      ctx = context.load(wd, eval_config, eval_config.flow_workdir if wd == main.path else '')
+      flow = ctx.flow
+      run = {'workdir': wd, 'trainer': trainer, 'variant': ctx.config.model.variant,
+             'step': ctx.behavior.step, 'flow': flow.run.path if flow else None,
+             'flow_step': flow.step if flow else None, 'suites': {}, 'seconds': {}}
     name = ctx.name
     while name in results['runs']:
       name += "'"
-    flow = ctx.flow
-    run = {'workdir': wd, 'variant': ctx.config.model.variant, 'step': ctx.behavior.step,
-           'flow': flow.run.path if flow else None, 'flow_step': flow.step if flow else None,
-           'suites': {}, 'seconds': {}}
     for suite in tqdm.tqdm(suites, desc=f'evaluate {name}', disable=not eval_config.progress_bar):
       start = time.perf_counter()
       run['suites'][suite] = run_suite(suite, ctx, eval_config)

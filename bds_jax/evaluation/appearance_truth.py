@@ -1,0 +1,127 @@
+"""Appearance transfer scored against the true image (synthetic_people; issue 11 §3, new).
+
+On real data a transfer (person A's appearance in person B's pose) has no ground truth, so
+Table 5 and the trainer's `eval/transfer_*` can only use another frame of the *same* person.
+On `synthetic_people` the generator draws it: every example stores its 3D pose and camera, and
+`synthetic.people.render_person(A, B's keypoints_3d, B's camera)` is A in B's pose, exactly as
+the dataset would have rendered it.
+
+Protocol, on the run's eval split: `num_pairs` seeded pairs (a, b) of frames of different
+subjects. The model (no key: latents = posterior means, no dropout) renders
+- the transfer: appearance input of frame a, stickman of frame b, scored against the truth
+  render_person(subject of a, pose of b, camera of b);
+- the reconstruction: frame b's own appearance input and stickman, scored against frame b.
+Naive references, scored against the same truth:
+- `appearance_image`: frame a itself (right person, wrong pose);
+- `stickman`: frame b's stickman;
+- `target_frame`: frame b itself (right pose, wrong person).
+Reported: mean SSIM (on [0, 1] images) and mean L1 (on [-1, 1], the model's range), and the
+number of pairs. LPIPS is not reported: it needs its own learned weights (AlexNet/VGG16 and
+linear heads) that nothing here loads. Everything is seeded, so results are deterministic.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from bds_jax.data import images as images_lib
+from bds_jax.data import sources
+from bds_jax.evaluation import common
+from bds_jax.models import appearance_losses as al
+from bds_jax.synthetic import camera as camera_lib
+from bds_jax.synthetic import people
+
+DATASET = 'synthetic_people'
+# (name, what is scored against what): the model rows and the naive references.
+ROWS = ('reconstruction', 'transfer', 'appearance_image', 'stickman', 'target_frame')
+KEYS = ('appearance_a', 'appearance_b', 'stickman_b', 'image_a', 'image_b', 'truth')
+
+
+def dataset_supersample(data_config) -> int:
+  """The supersampling the run's synthetic_people build used (the truth must match it)."""
+  builder = sources.get_builder(data_config.name, data_config.data_dir or None,
+                                data_config.builder_config or None)
+  return int(builder.builder_config.supersample)
+
+
+def transfer_pairs(images: images_lib.ImageSet, n: int, seed: int):
+  """n seeded (appearance frame a, target frame b) index pairs of different subjects."""
+  if len(images.people) < 2:
+    raise ValueError(f'{images.name}/{images.split} has one subject; transfer needs two.')
+  rng = np.random.default_rng(seed)
+  a = rng.integers(len(images), size=n)
+  b = np.array([rng.choice(np.flatnonzero(images.subjects != images.subjects[i])) for i in a],
+               np.int64)
+  return a, b
+
+
+def true_rendering(images: images_lib.ImageSet, subject: int, target: int,
+                   supersample: int) -> np.ndarray:
+  """uint8 image of `subject` (an index into images.subject_names) in frame `target`'s stored
+  3D pose, seen by its stored camera: what the dataset would hold for that person there."""
+  ex = images.extras
+  cam = camera_lib.Camera.from_arrays(ex['intrinsics'][target], ex['extrinsics'][target],
+                                      images.image_size)
+  return people.render_person(images.subject_names[subject], ex['keypoints_3d'][target], cam,
+                              supersample=supersample)
+
+
+def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
+  items_a = [images.item(int(i), int(i)) for i in a]  # only their own fields are used
+  items_b = [images.item(int(j), int(j)) for j in b]
+  stack = lambda items, k: np.stack([it[k] for it in items])
+  # The encoder's input of frame a: its own image or its part crops (item's 'paired_*' is
+  # always the partner's own input, whatever data.appearance_source says).
+  return {
+      'appearance_a': stack(items_a, 'paired_appearance'),
+      'appearance_b': stack(items_b, 'paired_appearance'),
+      'stickman_b': stack(items_b, 'stickman'),
+      'image_a': stack(items_a, 'image'),
+      'image_b': stack(items_b, 'image'),
+      'truth': np.stack([images_lib.to_unit_range(
+          true_rendering(images, int(images.subjects[i]), int(j), supersample))
+                         for i, j in zip(a, b)]),
+  }
+
+
+def scores(pred, target) -> dict:
+  """Per-image SSIM (on [0, 1]) and L1 (on [-1, 1]) of [-1, 1] NHWC batches."""
+  unit = lambda x: (x + 1.0) * 0.5
+  return {'ssim': al.ssim(unit(pred), unit(target)),
+          'l1': jnp.mean(jnp.abs(pred - target), axis=(1, 2, 3))}
+
+
+@functools.lru_cache(maxsize=4)  # one compiled program per model structure
+def _scorer(model_def):
+  @jax.jit
+  def score(params, appearance_a, appearance_b, stickman_b, image_a, image_b, truth):
+    model = nnx.merge(model_def, params)
+    recon = model(appearance_b, stickman_b)[0]      # no key: latents = means, no dropout
+    transfer = model(appearance_a, stickman_b)[0]
+    rows = {'reconstruction': (recon, image_b), 'transfer': (transfer, truth),
+            'appearance_image': (image_a, truth), 'stickman': (stickman_b, truth),
+            'target_frame': (image_b, truth)}
+    return {name: scores(p.astype(jnp.float32), t) for name, (p, t) in rows.items()}
+  return score
+
+
+def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *,
+             num_pairs: int, seed: int, batch_size: int, data_sharding=None) -> dict:
+  """{'num_pairs': n, row: {'ssim': mean, 'l1': mean} for each of ROWS}."""
+  a, b = transfer_pairs(images, int(num_pairs), seed + 11)
+  score = _scorer(model_def)
+  params = jax.device_put(params)  # on device once, not per batch (transfer guard)
+  chunk = 8 * batch_size           # rendered and scored a chunk at a time (bounded memory)
+  parts = []
+  for i in range(0, len(a), chunk):
+    arrays = _inputs(images, a[i:i + chunk], b[i:i + chunk], supersample)
+    parts.append(common.batched(lambda *xs: score(params, *xs), tuple(arrays[k] for k in KEYS),
+                                batch_size, data_sharding))
+  per_image = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+  out = {'num_pairs': int(len(a))}
+  for name in ROWS:
+    out[name] = {k: float(np.mean(v)) for k, v in per_image[name].items()}
+  return out
