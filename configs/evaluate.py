@@ -14,7 +14,7 @@ Defaults are the paper's / upstream's counts (reference spec §5; stochastic-HMP
 
 import ml_collections
 
-SUITES = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer')
+SUITES = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer', 'guidance')
 APPEARANCE_SUITES = ('appearance',)
 PRESETS = ('smoke',)
 
@@ -60,6 +60,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.gt_transfer.num_pairs = 2000      # (source, target start posture) pairs of test subjects
   c.gt_transfer.classifier_steps = 2000
 
+  c.guidance = ml_collections.ConfigDict()  # needs <workdir>/diffusion trained with labels
+  c.guidance.num_windows = 500        # HMP test windows, each asked for a random class
+  c.guidance.samples_per_window = 10
+  c.guidance.scales = (1.0, 2.0)      # classifier-free guidance scales
+  c.guidance.classifier_steps = 2000  # the held-out sequence classifier
+  c.guidance.train_windows = 4000
+
   c.appearance = ml_collections.ConfigDict()  # appearance runs (paper Table 5; spec §5.7)
   c.appearance.num_images = 8000      # eval-split frames, in order (upstream max_n_samples)
   c.appearance.batch_size = 8         # model and Inception batch (upstream: 8)
@@ -83,6 +90,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.hmp.max_windows = 24
     c.gt_transfer.num_pairs = 24
     c.gt_transfer.classifier_steps = 20
+    c.guidance.num_windows = 6
+    c.guidance.samples_per_window = 2
+    c.guidance.classifier_steps = 20
+    c.guidance.train_windows = 64
     c.appearance.num_images = 8
     c.appearance.batch_size = 4
     c.appearance.probe_images = 24
