@@ -20,7 +20,7 @@ class ConfigError(UserError, ValueError):
 
 
 class InputError(UserError, ValueError):
-  """Bad input named on the command line: an index out of range, a malformed file."""
+  """Bad input: an index out of range, a malformed pose file, a damaged run file."""
 
 
 def is_user_error(e: BaseException) -> bool:

@@ -40,6 +40,7 @@ import ml_collections
 from flax import nnx
 
 from bds_jax import checkpointing
+from bds_jax import errors
 from bds_jax import run_lock
 from bds_jax import sharding
 from bds_jax.data.normalization import Normalizer
@@ -84,12 +85,18 @@ def read_config(path: str, expect_trainer: str | None = None) -> ml_collections.
     raise FileNotFoundError(f'{file} does not exist: {path} is not a bds_jax training run '
                             '(train.py writes config.json into its --workdir).')
   with open(file) as f:
-    stored = json.load(f)
+    try:
+      stored = json.load(f)
+    except json.JSONDecodeError as e:
+      raise errors.InputError(f'{file} is not valid JSON ({e}): the run directory is damaged; '
+                              'restore config.json from a backup or train again.') from None
+  if not isinstance(stored, dict):
+    raise errors.InputError(f'{file} does not hold a config (a JSON object).')
   trainer = stored.get('trainer')
   if expect_trainer and trainer != expect_trainer:
-    raise ValueError(f'{path} holds a {trainer!r} run, not a {expect_trainer!r} run.')
+    raise errors.InputError(f'{path} holds a {trainer!r} run, not a {expect_trainer!r} run.')
   if trainer not in ADDED_FIELDS:
-    raise ValueError(f'{file}: unknown trainer {trainer!r}; expected one of '
+    raise errors.InputError(f'{file}: unknown trainer {trainer!r}; expected one of '
                      f'{sorted(ADDED_FIELDS)}.')
   config = ml_collections.ConfigDict(_tuples(stored))
   for dotted, value in ADDED_FIELDS[trainer].items():

@@ -197,6 +197,17 @@ def test_missing_or_corrupt_checkpoint_is_a_clear_error(run_dir, tmp_path):
     commands.run('transfer', _settings(broken))
   with pytest.raises(FileNotFoundError, match='not a bds_jax training run'):
     commands.run('transfer', _settings(str(tmp_path / 'nowhere')))
+  # Damaged run files are user errors (one line from the entry points, no traceback).
+  damaged = str(tmp_path / 'damaged')
+  shutil.copytree(run_dir, damaged, ignore=shutil.ignore_patterns('flow'))
+  with open(os.path.join(damaged, 'normalization.json'), 'w') as f:
+    f.write('{"mean": [0.0')
+  with pytest.raises(errors.InputError, match=r'normalization.json is not valid JSON'):
+    commands.run('transfer', _settings(damaged))
+  with open(os.path.join(damaged, 'config.json'), 'w') as f:
+    f.write('{"trainer": ')
+  with pytest.raises(errors.InputError, match=r'config.json is not valid JSON'):
+    commands.run('transfer', _settings(damaged))
 
 
 def _cli(*args):

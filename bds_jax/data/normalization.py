@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from bds_jax import errors
 from bds_jax import skeleton
 
 MIN_STD = 1e-4  # dims below this are left unscaled (std set to 1), as upstream
@@ -59,11 +60,12 @@ class Normalizer:
       mean = np.asarray(d['mean'], np.float32)
       std = np.asarray(d['std'], np.float32)
     except (ValueError, KeyError, TypeError) as e:
-      raise ValueError(f'Normalization file {path} is not valid JSON with "mean" and "std" '
-                       f'lists: {e}') from e
+      raise errors.InputError(f'Normalization file {path} is not valid JSON with "mean" and '
+                              f'"std" lists ({e}): the run directory is damaged.') from None
     if mean.shape != (skeleton.POSE_DIM,) or std.shape != (skeleton.POSE_DIM,):
-      raise ValueError(f'Normalization file {path}: mean and std must each have '
-                       f'{skeleton.POSE_DIM} values, got {mean.shape} and {std.shape}.')
+      raise errors.InputError(f'Normalization file {path}: mean and std must each have '
+                              f'{skeleton.POSE_DIM} values, got {mean.shape} and {std.shape}.')
     if not (np.all(np.isfinite(mean)) and np.all(std > 0)):
-      raise ValueError(f'Normalization file {path}: mean must be finite and std positive.')
+      raise errors.InputError(f'Normalization file {path}: mean must be finite and std '
+                              'positive.')
     return cls(mean, std)
