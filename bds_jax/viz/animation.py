@@ -145,10 +145,12 @@ class _ImagePanel:
 
 def render(rows: Sequence[Sequence[Panel | None]], fps: float, title: str = '',
            panel_inches: float = 2.6, dpi: int = 100, elev: float = 12.0, azim: float = -65.0,
-           counter: bool = True, track: bool = True) -> np.ndarray:
+           counter: bool = True, track: bool = True, blit: bool = True) -> np.ndarray:
   """Renders a grid of panels (None: an empty cell) to uint8 frames (T, H, W, 3).
 
   T is the longest clip; `fps` is the data's frame rate, shown by the frame counter.
+  blit=False redraws the whole figure for every frame (the same pixels, slower; for
+  benchmarks/figures.py).
   """
   if not rows or not any(p is not None for r in rows for p in r):
     raise ValueError('render needs at least one panel.')
@@ -176,7 +178,10 @@ def render(rows: Sequence[Sequence[Panel | None]], fps: float, title: str = '',
   background = fig.canvas.copy_from_bbox(fig.bbox)
   frames = []
   for t in range(num_frames):
-    fig.canvas.restore_region(background)
+    if blit:
+      fig.canvas.restore_region(background)
+    else:
+      fig.canvas.draw()
     for panel in panels:
       panel.draw(t)
     if text is not None:
