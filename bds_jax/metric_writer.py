@@ -1,4 +1,6 @@
-"""Scalar logging: TensorBoard event files (tensorboardX, no TensorFlow) and a JSONL file.
+"""Metric logging: TensorBoard event files (tensorboardX, no TensorFlow) and a JSONL file.
+
+Scalars go to both; images (figure grids) to TensorBoard only, PNG-encoded by tensorboardX.
 
 Only process 0 writes. On resume, JSONL lines past the restored step (written by the
 interrupted run after its last checkpoint) are dropped, so the log matches the training state.
@@ -41,9 +43,27 @@ class MetricWriter:
       self._tb.add_scalar(k, v, int(step))
     self._tb.flush()
 
+  def write_images(self, step: int, images: dict):
+    """Logs (H, W, 3) uint8 images (e.g. the appearance model's figure grid) to TensorBoard."""
+    if not self.enabled:
+      return
+    for tag, image in images.items():
+      image = np.asarray(image)
+      if not is_image(image):
+        raise ValueError(f'write_images: {tag!r} must be an (H, W, 3) uint8 image, got '
+                         f'{image.dtype} {image.shape}.')
+      self._tb.add_image(tag, image, int(step), dataformats='HWC')
+    self._tb.flush()
+
   def close(self):
     if self._tb is not None:
       self._tb.close()
+
+
+def is_image(value) -> bool:
+  """Whether an evaluator's value is an image to log (an (H, W, 3) uint8 array), not a scalar."""
+  return (isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 3
+          and value.shape[-1] == 3)
 
 
 def read_jsonl(path: str) -> list[dict]:

@@ -75,6 +75,9 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
   assert '30' in os.listdir(tmp_path / 'full' / 'checkpoints')
   figure = iio.imread(tmp_path / 'full' / 'figures' / 'step_0000030.png')
   assert figure.shape[1] > 4 * 64 and figure.shape[0] > c.figure_examples * 64
+  tb = training_hooks.tensorboard_images(tmp_path / 'full')  # the same grid, in TensorBoard
+  assert list(tb) == [('figure', 30)]
+  np.testing.assert_array_equal(tb[('figure', 30)][..., :3], figure[..., :3])
   stored = runs.read_config(str(tmp_path / 'full'), 'appearance')
   assert stored.loss.likelihood == 'l1_ssim'  # no VGG weights: recorded
   loaded = runs.Run(str(tmp_path / 'full')).load_appearance()

@@ -6,8 +6,8 @@ One row per example of the fixed set `data` (a `bds_jax.data.images.fixed_pairs`
 consecutive items show different people): the appearance image | its stickman | the
 reconstruction | the next row's stickman (another person's pose) | the transfer of this
 appearance into that pose. Runs the trainer's `figure_step` (one batch) and writes
-<workdir>/<folder>/step_<step>.png on process 0. Yields nothing. (The metric writer logs
-scalars only, so the figure is not in TensorBoard.)
+<workdir>/<folder>/step_<step>.png on process 0, and yields the grid as ('figure', uint8
+(H, W, 3) image) there, which the training loop logs to TensorBoard as an image.
 """
 
 import os
@@ -27,6 +27,6 @@ def run(ctx, *, examples: int = 6, data: str = 'figure', fn: str = 'figure_step'
     source = 'image' if ctx.config.data.appearance_source == 'self' else 'paired_image'
     rows = [[arrays[source][i], arrays['stickman'][i], rec[i],
              arrays['stickman'][(i + 1) % len(rec)], transfer[i]] for i in range(n)]
-    image_grid.write_png(os.path.join(ctx.workdir, folder, f'step_{ctx.step:07d}.png'),
-                         image_grid.grid(rows))
-  yield from ()
+    figure = image_grid.grid(rows)
+    image_grid.write_png(os.path.join(ctx.workdir, folder, f'step_{ctx.step:07d}.png'), figure)
+    yield 'figure', figure

@@ -11,7 +11,8 @@ Config selects it, as in big_vision:
     config.evals.<name> = dict(type='<module>', every_steps=N, final=True, prefix='eval/', **kw)
 
 Trainers run each entry every N steps (0: not periodically) and after the last step when
-`final` is set; the metrics are logged as `<prefix><metric>` and must then be scalars.
+`final` is set; the metrics are logged as `<prefix><metric>` and must then be scalars, or
+(H, W, 3) uint8 images (figures), which go to TensorBoard.
 evaluate.py runs the paper suites named by `eval_config.suites`, with `eval_config.<suite>` as
 keyword arguments (plus `seed`); their values may be nested dicts. A figure is an evaluator that
 writes files and yields nothing. So a new metric is one new module here, named in a config.

@@ -161,8 +161,9 @@ def run(settings: Settings, state: dict, train_step: Callable, data_iter,
     to_device: host batch -> device batch (explicitly placed and sharded).
     ckpt: where checkpoints go.
     evaluators: an object whose `run(state, step, final=False)` runs the evaluators due at
-      `step` (after the last step: final=True) and returns their scalar metrics
-      (`bds_jax.evaluation.common.Evaluators`); they are logged and kept as the eval metrics.
+      `step` (after the last step: final=True) and returns their metrics
+      (`bds_jax.evaluation.common.Evaluators`): scalars are logged and kept as the eval
+      metrics, (H, W, 3) uint8 images (figures) go to TensorBoard.
     hooks: called as hook(step, metrics) after every step (tests use this).
   """
   evaluators = evaluators or NoEvaluators()
@@ -177,10 +178,14 @@ def run(settings: Settings, state: dict, train_step: Callable, data_iter,
     ckpt.save(step, state, data_iter, meta=settings.meta)
 
   def evaluate(final=False):
-    out = {k: float(v) for k, v in evaluators.run(state, step, final).items()}
+    results = evaluators.run(state, step, final)
+    images = {k: v for k, v in results.items() if metric_writer.is_image(v)}  # figures
+    out = {k: float(v) for k, v in results.items() if k not in images}
     if out:
       writer.write_scalars(step, out)
       eval_metrics.update(out)
+    if images:
+      writer.write_images(step, images)
 
   try:
     with StopFlag() as stop, tqdm.tqdm(total=num_steps, initial=start, desc=settings.name,
