@@ -176,18 +176,18 @@ def test_sampler_api(diffusion_run):
   obs = _observation()
   z = sampler.sample_codes(6, jax.random.key(0), 'diffusion', observation=obs)
   assert z.shape == (6, z_dim) and np.all(np.isfinite(z))
-  zb = sampler.sample_codes(4, jax.random.key(0), 'diffusion', observation=np.stack([obs] * 2),
+  zb = sampler.sample_codes(6, jax.random.key(0), 'diffusion', observation=np.stack([obs] * 2),
                             label=[1, 2], guidance=2.0)
-  assert zb.shape == (2, 4, z_dim)
+  assert zb.shape == (2, 6, z_dim)
   # The DDIM chain is deterministic given the key; guidance changes it.
   again = sampler.sample_codes(6, jax.random.key(0), 'diffusion', observation=obs)
   np.testing.assert_array_equal(z, again)
   guided = sampler.sample_codes(6, jax.random.key(0), 'diffusion', observation=obs, label=1,
                                 guidance=3.0)
   assert not np.allclose(z, guided)
-  futures = sampler.predict(obs, 5, jax.random.key(2), label=0)
-  assert futures.shape == (5, d.behavior.config.data.seq_len + 1, 17, 3)
-  np.testing.assert_allclose(futures[:, 0], np.repeat(obs[-1:], 5, axis=0), atol=1e-5)
+  futures = sampler.predict(obs, 6, jax.random.key(2), label=0)  # same shapes: no recompile
+  assert futures.shape == (6, d.behavior.config.data.seq_len + 1, 17, 3)
+  np.testing.assert_allclose(futures[:, 0], np.repeat(obs[-1:], 6, axis=0), atol=1e-5)
 
 
 @pytest.mark.parametrize('kwargs,match', [

@@ -125,7 +125,12 @@ class Denoiser(nnx.Module):
     self.out = nnx.Linear(width, code_dim, rngs=rngs)
 
   def __call__(self, x_t, t, obs_emb, label=None):
-    b = x_t.shape[0]
+    """x_t (B, Z) or (B, K, Z): K chains per condition; t, label (B,), obs_emb (B, E).
+
+    The condition (and with it every FiLM scale and shift) is computed once per row of t and
+    broadcast over the K chains that share it, which is most of the work saved when sampling
+    K futures of one observation."""
+    b = t.shape[0]
     parts = [self.step_mlp(step_embedding(t, self.step_dim)), self.obs_proj(obs_emb)]
     if self.labels is not None:
       label = jnp.full((b,), self.num_labels, jnp.int32) if label is None else label
@@ -133,6 +138,8 @@ class Denoiser(nnx.Module):
     else:
       parts.append(jnp.zeros_like(parts[0]))
     cond = jax.nn.silu(jnp.concatenate(parts, axis=-1))
+    if x_t.ndim == 3:
+      cond = cond[:, None]
     h = self.inp(x_t)
     for block in self.blocks:
       h = block(h, cond)
@@ -150,6 +157,8 @@ def guided_x0(denoiser: Denoiser, x_t, t, obs_emb, label, scale):
 
 def ddim_sample(x0_fn, abar, x_T, clip: float | None = 1.0):
   """DDIM, η = 0, for an x₀-predicting model: x0_fn(x_t, t (B,)) -> x̂₀; returns the last x̂₀.
+
+  x_T is (B, ...), e.g. (B, K, Z) for K chains per condition; t has one entry per row.
 
   x_{t−1} = √ᾱ_{t−1} x̂₀ + √(1 − ᾱ_{t−1}) ε̂ with ε̂ = (x_t − √ᾱ_t x̂₀) / √(1 − ᾱ_t); the chain
   runs t = T−1, …, 0 (0-based), and at t = 0 the prediction itself is the sample.
@@ -239,10 +248,9 @@ class DiffusionPrior(nnx.Module):
     label (B,) int asks for that class with guidance scale `guidance`; None samples unguided
     (the null label, or a model without labels).
     """
-    b = obs.shape[0]
-    emb = jnp.repeat(self.embed(obs), k, axis=0)
-    lab = None if label is None else jnp.repeat(label.astype(jnp.int32), k, axis=0)
-    x_T = jax.random.normal(key, (b * k, self.code_dim))
+    emb = self.embed(obs)
+    lab = None if label is None else label.astype(jnp.int32)
+    x_T = jax.random.normal(key, (obs.shape[0], k, self.code_dim))
     x0 = ddim_sample(lambda x, t: guided_x0(self.denoiser, x, t, emb, lab, guidance),
                      self.abar, x_T)
-    return self.unscale(x0).reshape(b, k, self.code_dim)
+    return self.unscale(x0)

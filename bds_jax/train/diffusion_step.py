@@ -103,12 +103,12 @@ def prior_losses(setup: Setup, params, stats, vae, batch, key, motion: bool = Tr
   noise = jax.random.normal(k_noise, (b, k, x0.shape[-1]))
   abar = jnp.asarray(p.abar, jnp.float32)
   x_t = diffusion_lib.q_sample(abar, jnp.repeat(x0, k, axis=0), jnp.repeat(t, k),
-                               noise.reshape(b * k, -1))
+                               noise.reshape(b * k, -1)).reshape(b, k, -1)
   label = None
   if p.num_labels:
     drop = jax.random.bernoulli(k_drop, c.model.label_dropout, (b,))
-    label = jnp.repeat(jnp.where(drop, p.num_labels, batch['label']), k)
-  pred = p.denoiser(x_t, jnp.repeat(t, k), jnp.repeat(emb, k, axis=0), label).reshape(b, k, -1)
+    label = jnp.where(drop, p.num_labels, batch['label'])
+  pred = p.denoiser(x_t, t, emb, label)  # (b, k, Z): the k copies share t and the condition
   latent = jnp.mean(diffusion_lib.best_of_k_loss(pred, x0, 'l1'))
   metrics = {'latent': latent}
   loss = c.loss.latent_weight * latent
