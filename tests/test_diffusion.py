@@ -215,6 +215,10 @@ def test_missing_behavior_run_is_a_clear_error(diffusion_run, tmp_path):
     runs.Run(workdir).load_diffusion()
   with pytest.raises(errors.ConfigError, match='behavior_workdir is required'):
     diffusion_trainer.train_and_evaluate(diffusion_config.get_config('smoke'), workdir)
+  bad = _smoke(diffusion_run[0])
+  bad.loss.k = 0
+  with pytest.raises(errors.ConfigError, match=r'--config.loss.k=0: must be an integer >= 1'):
+    diffusion_trainer.train_and_evaluate(bad, str(tmp_path / 'bad'))
   with pytest.raises(errors.ConfigError, match='no behavior run there'):
     diffusion_trainer.train_and_evaluate(_smoke(str(tmp_path / 'gone')), str(tmp_path / 'new'))
 

@@ -36,12 +36,33 @@ def _examples(config, bcfg, split, normalizer) -> observed_lib.ObservedWindows:
                                       bcfg.data.seq_len, bcfg.data.frame_lag)
 
 
+def _validate(config):
+  """Diffusion-specific values that cannot work, as one line naming the flag."""
+  checks = (
+      ('loss.k', config.loss.k, isinstance(config.loss.k, int) and config.loss.k >= 1,
+       'must be an integer >= 1'),
+      ('model.num_steps', config.model.num_steps, config.model.num_steps >= 1, 'must be >= 1'),
+      ('data.observed', config.data.observed, config.data.observed >= 2, 'must be >= 2'),
+      ('model.label_dropout', config.model.label_dropout,
+       0.0 <= config.model.label_dropout < 1.0, 'must be in [0, 1)'),
+      ('ema.decay', config.ema.decay, 0.0 <= config.ema.decay < 1.0, 'must be in [0, 1)'),
+      ('ema.every_steps', config.ema.every_steps, config.ema.every_steps >= 1, 'must be >= 1'),
+      ('optim.obs_steps', config.optim.obs_steps,
+       0 <= config.optim.obs_steps < max(config.num_steps, 1),
+       f'must be >= 0 and leave denoiser steps before num_steps={config.num_steps}'),
+  )
+  for field, value, ok, why in checks:
+    if not ok:
+      raise errors.ConfigError(f'--config.{field}={value!r}: {why} (configs/diffusion.py).')
+
+
 def train_and_evaluate(config, workdir: str,
                        hooks: Sequence[Callable[[int, dict], None]] = ()) -> loop.TrainResult:
   if not config.behavior_workdir:
     raise errors.ConfigError('--config.behavior_workdir is required: the --workdir of a trained '
                              'behavior model (python train.py --config=configs/behavior.py ...).')
   run_config.validate(config)  # before any data is read
+  _validate(config)
   config = runs.absolute_paths(config, ('behavior_workdir', 'data.data_dir'))
   behavior_run = runs.Run(config.behavior_workdir, config.data.data_dir or None)
   if not behavior_run.exists():
