@@ -237,8 +237,10 @@ def test_hmp_and_guidance_suites(behavior_workdir, diffusion_run, tmp_path):
   assert 'gaussian' in hmp and 'diffusion' in hmp
   for prior in ('gaussian', 'diffusion'):
     assert np.isfinite(hmp[prior]['ADE']) and hmp[prior]['APD'] > 0
+  assert hmp['oracle_code']['ADE'] > 0  # smoke: 10 frames at lag 4 fit in the 100 predicted
   table = report.hmp_table({'ours': hmp}, 'synthetic_motion')
   assert '| ours | diffusion |' in table and '| CoMusion (published, Human3.6M) |' in table
+  assert "oracle: the true future's own code" in table
   guided = common.collect(common.get('guidance'), ctx, seed=0, **ec.guidance.to_dict())
   assert guided['num_windows'] == ec.guidance.num_windows
   assert set(guided['recognised_requested']) == {'unguided', 'guidance_1', 'guidance_2'}

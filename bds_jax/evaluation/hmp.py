@@ -118,3 +118,30 @@ def run(ctx: Context, *, seed: int, num_samples: int, observed: int, predicted: 
     if extractor is not None:
       scores['FID'] = fid.fid_from_features(real_features, np.concatenate(gen_features))
     yield prior, scores
+  oracle = oracle_code(ctx, windows, observed, predicted)
+  if oracle is not None:
+    yield 'oracle_code', oracle
+
+
+def oracle_code(ctx: Context, windows: hmp_data.HMPWindows, observed: int,
+                predicted: int) -> dict | None:
+  """A diagnostic, not a prediction: ADE and FDE (K = 1) of the code of the true future itself.
+
+  The posterior mean of the behavior window that starts at the last observed pose (what the
+  priors' codes stand for; it encodes the future) is decoded and resampled as the priors'
+  codes are. This is the behavior model's floor for one code; best-of-K can go below it. None
+  when that window does not fit in the predicted frames.
+  """
+  lag, t = ctx.frame_lag, ctx.seq_len
+  if (t - 1) * lag > predicted:
+    return None
+  frames = np.stack([np.asarray(ctx.test_seqs.poses[q])[s + observed - 1:
+                                                         s + observed - 1 + lag * t:lag]
+                     for q, s in zip(windows.sequence, windows.start)])
+  x = ctx.normalizer.normalize(frames)
+  mu, _ = ctx.posterior(x)
+  steps = math.ceil(predicted / lag)
+  pred = ctx.normalizer.denormalize(ctx.decode(mu, x[:, 0], steps))
+  full = resample(windows.last_observed_abs[:, None], pred[:, None], lag, predicted)
+  m = hmp.window_metrics(hmp_data.to_root_relative(full), windows.future)
+  return {'ADE': float(np.mean(m['ade'])), 'FDE': float(np.mean(m['fde']))}

@@ -135,6 +135,9 @@ def hmp_table(results: dict, dataset: str) -> str:
       if prior in r:
         lines.append(f'| {name} | {prior} | ' +
                      ' | '.join(_f(r[prior].get(c), 3) for c in cols) + ' |')
+    if 'oracle_code' in r:
+      lines.append(f'| {name} | oracle: the true future\'s own code, K = 1 | ' +
+                   ' | '.join(_f(r['oracle_code'].get(c), 3) for c in cols) + ' |')
   for method, row in PUBLISHED_HMP.items():
     lines.append(f'| {method} (published, Human3.6M) | | ' +
                  ' | '.join(_f(row.get(c), 3) for c in cols) + ' |')
