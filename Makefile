@@ -1,6 +1,7 @@
-# Quick start (README): `make demo` trains the behavior model and then its flow prior on the
-# embedded synthetic dataset; `make test` runs the tests. Both create .venv and install the
-# pinned requirements on first use.
+# Quick start (README): `make demo` trains the behavior model, its flow prior and the appearance
+# model on the embedded synthetic datasets, evaluates them, synthesises transfer grids, samples
+# and an RGB re-enactment video, and ends with the path of the run's index.html report;
+# `make test` runs the tests. Both create .venv and install the pinned requirements on first use.
 PYTHON ?= python3
 VENV ?= .venv
 DATA_DIR ?= data/tfds
@@ -28,6 +29,16 @@ demo: $(VENV)/.installed
 	  --config.data.data_dir=$(DATA_DIR)
 	$(BIN)/python train.py --config=configs/flow.py:demo --workdir=$(WORKDIR)/flow \
 	  --config.behavior_workdir=$(WORKDIR)
+	$(BIN)/python train.py --config=configs/appearance.py:demo --workdir=$(WORKDIR)/appearance \
+	  --config.data.data_dir=$(DATA_DIR)
+	$(BIN)/python evaluate.py --config=configs/behavior.py:demo --workdir=$(WORKDIR) \
+	  --eval_config=configs/evaluate.py:demo --report=false
+	$(BIN)/python synthesize.py transfer --workdir=$(WORKDIR) --report=false
+	$(BIN)/python synthesize.py sample --workdir=$(WORKDIR) --report=false
+	$(BIN)/python synthesize.py interpolate --workdir=$(WORKDIR) --report=false
+	$(BIN)/python synthesize.py neighbours --workdir=$(WORKDIR) --report=false
+	$(BIN)/python synthesize.py umap --workdir=$(WORKDIR) --report=false
+	$(BIN)/python synthesize.py video --workdir=$(WORKDIR) --appearance_workdir=$(WORKDIR)/appearance
 
 test: $(VENV)/.installed-tests
 	$(BIN)/python -m pytest -q tests

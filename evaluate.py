@@ -35,6 +35,8 @@ config_flags.DEFINE_config_file('eval_config', os.path.join(ROOT, 'configs', 'ev
 flags.DEFINE_string('workdir', None, 'Training run directory to evaluate.')
 flags.DEFINE_list('baseline_workdirs', [], 'Other runs (variants) evaluated alongside.')
 flags.DEFINE_string('out_dir', None, 'Where results go (default: <workdir>/eval).')
+flags.DEFINE_bool('report', True, 'Rewrite <workdir>/index.html (the run\'s HTML report) '
+                  'when the results go to <workdir>/eval.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
@@ -49,6 +51,9 @@ def main(argv):
   runner.evaluate(FLAGS.config, FLAGS.eval_config, FLAGS.workdir, FLAGS.baseline_workdirs,
                   out_dir)
   print(f'Results: {os.path.join(out_dir, "results.json")} and the *.md tables beside it.')
+  if FLAGS.report and not FLAGS.out_dir:
+    from bds_jax.viz import report_page  # pylint: disable=g-import-not-at-top
+    print(f'Report: {report_page.write(FLAGS.workdir)}')
 
 
 if __name__ == '__main__':

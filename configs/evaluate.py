@@ -9,14 +9,16 @@ Each section is one suite's settings. Behavior runs take the SUITES below; appea
 the APPEARANCE_SUITES. `suites='all'` (the default) runs every suite of the run's trainer.
 
 Defaults are the paper's / upstream's counts (reference spec §5; stochastic-HMP spec §3);
-`:smoke` shrinks everything for tests. Every field can be overridden on the command line.
+`:demo` is sized for `make demo` (a few minutes on 2 CPU cores; the numbers are noisier than
+the paper-sized defaults); `:smoke` shrinks everything for tests. Every field can be
+overridden on the command line.
 """
 
 import ml_collections
 
 SUITES = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer', 'guidance')
 APPEARANCE_SUITES = ('appearance',)
-PRESETS = ('smoke',)
+PRESETS = ('demo', 'smoke')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -75,7 +77,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.appearance.num_pairs = 500        # synthetic_people: cross-person pairs vs the true image
   c.appearance.inception_weights = '' # npz (bds_jax/models/inception.py); '' = no IS or FID
 
-  if preset == 'smoke':
+  if preset == 'demo':                # `make demo`: a few minutes on 2 CPU cores
+    c.suites = 'transfer,realism,diversity,hmp,gt_transfer'
+    c.transfer.num_windows = 1000
+    c.transfer.train_windows = 2000
+    c.transfer.probe_steps = 200
+    c.transfer.classifier_steps = 200
+    c.realism.num_windows = 500
+    c.realism.steps = 100
+    c.diversity.num_conditionings = 250
+    c.hmp.max_windows = 256
+    c.gt_transfer.num_pairs = 300
+    c.gt_transfer.classifier_steps = 200
+  elif preset == 'smoke':
     c.batch_size = 32
     c.progress_bar = False
     c.transfer.num_windows = 64

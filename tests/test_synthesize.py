@@ -20,7 +20,10 @@ from bds_jax.models import build
 from bds_jax.synthesis import commands
 from bds_jax.synthesis import rgb
 from bds_jax.viz import report_page
+from bds_jax.evaluation import runner
 from configs import appearance as appearance_config
+from configs import behavior as behavior_configs
+from configs import evaluate as eval_configs
 from configs import flow as flow_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -237,6 +240,9 @@ def report(run_dir, appearance_dir):
                                                target='test:0,9')),
       'umap': commands.run('umap', _settings(run_dir, num=12)),
   }
+  eval_config = eval_configs.get_config('smoke')
+  eval_config.suites = 'diversity'
+  runner.evaluate(behavior_configs.get_config('smoke'), eval_config, run_dir)  # -> <run>/eval
   entries['path'] = report_page.write(run_dir)
   return entries
 
@@ -253,6 +259,7 @@ def test_report_is_valid_html_with_links_that_resolve(run_dir, report):
                  'report/curves_behavior.png'):
     assert needed in links, needed
   assert 'RGB re-enactment' in text and 'Behavior transfer' in text
+  assert '<h3>Diversity (paper Tables 2 and 4)</h3>' in text and '<td>flow</td>' in text
 
 
 def test_report_in_headless_chromium(report):

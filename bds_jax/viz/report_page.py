@@ -95,7 +95,9 @@ def _tables(eval_dir: str) -> str:
   parts = []
   for name in names:
     with open(os.path.join(eval_dir, f'{name}.md')) as f:
-      parts.append(f'<section class="table">{_MD.render(f.read())}</section>')
+      table = _MD.render(f.read())  # its headings sit below the page's Evaluation heading
+    table = table.replace('<h2>', '<h3>').replace('</h2>', '</h3>')
+    parts.append(f'<section class="table">{table}</section>')
   return ''.join(parts)
 
 
@@ -143,10 +145,11 @@ def write(run_dir: str) -> str:
       related.append(('appearance', path))
   legend = ''.join(f'<span class="swatch" style="background:{c}"></span>{side} '
                    for side, c in skeleton.SIDE_COLORS.items())
-  evals = [('', os.path.join(run_dir, 'eval'))] + [
-      (f' ({label} run)', os.path.join(p, 'eval')) for label, p in related[1:]]
-  eval_html = ''.join(f'<h3>{html.escape(p)}{html.escape(label)}</h3>{_tables(p)}'
-                      for label, p in evals if _tables(p))
+  evals = [('this run', os.path.join(run_dir, 'eval'))] + [
+      (f'the {label} run', os.path.join(p, 'eval')) for label, p in related[1:]]
+  eval_html = ''.join(f'<p class="meta">Evaluation of {html.escape(label)} '
+                      f'({html.escape(p)}: results.json and the Markdown tables).</p>'
+                      f'{_tables(p)}' for label, p in evals if _tables(p))
   title = f'bds_jax report: {os.path.basename(run_dir)}'
   page = _PAGE.format(
       title=html.escape(title), when=time.strftime('%Y-%m-%d %H:%M'),
