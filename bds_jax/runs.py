@@ -64,7 +64,7 @@ ADDED_FIELDS = {
     'behavior': {'model.compute_dtype': 'float32', 'model.frame': 'world',
                  'model.body_xy_scale': 0.3},
     'flow': {'flow.compute_dtype': 'float32'},
-    'appearance': {'data.manual_dir': ''},
+    'appearance': {'data.manual_dir': '', 'model.sigmoid_logstd': True},
     'diffusion': {},
 }
 
