@@ -128,8 +128,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Encode another frame of the same person (upstream: the target frame itself), so the code
     # is asked for appearance, not the target's posture: what transfer needs.
     c.data.appearance_source = 'other'
-    # Measured: after 1 500 steps the model draws the right posture and silhouette but not yet
-    # the clothing colours (with either setting); that takes a longer run (README).
+    # Measured: after 1 500 steps the model draws the right posture and silhouette, and the
+    # clothing only starts to separate into light and dark (with upstream's two settings as
+    # with these); the people's colours need a longer run (README).
     c.optim.lr = 1e-3
     c.num_steps = 1500
     c.log_every_steps = 50
