@@ -14,6 +14,7 @@ import numpy as np
 from bds_jax import errors
 from bds_jax import sampling
 from bds_jax.data.windows import Windows
+from bds_jax.evaluation import common
 from bds_jax.synthesis.inputs import Clips
 from bds_jax.viz.animation import Panel
 
@@ -24,6 +25,14 @@ class Figure:
   title: str
   caption: str
   stats: dict = dataclasses.field(default_factory=dict)
+
+
+def posterior_means(sampler: sampling.Sampler, x: np.ndarray, batch_size: int = 256):
+  """μ (N, Z) of many normalised windows x (N, >= seq_len, D), in fixed-size batches (one
+  compilation) through the evaluators' batching helper."""
+  return common.batched(
+      lambda b: sampling.posterior(sampler.model_def, sampler.params, b)[0],
+      (np.ascontiguousarray(x[:, :sampler.steps]),), batch_size)
 
 
 def codes(sampler: sampling.Sampler, clips: Clips) -> np.ndarray:
@@ -136,16 +145,8 @@ def neighbours(sampler: sampling.Sampler, windows: Windows, source: Clips, targe
   # of distinct sequences: overlapping windows of one sequence would otherwise fill the row.
   cand = np.concatenate([windows.offsets[q] + np.arange(0, windows.counts[q], stride)
                          for q in range(len(windows.counts)) if windows.counts[q]])
-  mus, starts = [], []
-  for lo in range(0, len(cand), batch_size):
-    idx = cand[lo:lo + batch_size]
-    x = np.stack([windows.window(*windows.locate(int(i))) for i in idx])
-    pad = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), 0)]) if len(x) < batch_size \
-        else x
-    mu, _ = sampler.posterior(pad[:, :sampler.steps])
-    mus.append(np.asarray(jax.device_get(mu))[:len(x)])
-    starts.append(x[:, 0])
-  mus, starts = np.concatenate(mus), np.concatenate(starts)
+  x = np.stack([windows.window(*windows.locate(int(i))) for i in cand])
+  mus, starts = posterior_means(sampler, x, batch_size), x[:, 0]
   seq_of = np.array([windows.locate(int(i))[0] for i in cand])
 
   def nearest(dist):

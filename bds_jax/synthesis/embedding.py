@@ -22,6 +22,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax import sampling  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax import skeleton  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.data.windows import Windows  # pylint: disable=wrong-import-position
+from bds_jax.synthesis import behavior  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 SET_COLORS = {'posterior μ': '#7f7f7f', 'flow samples': '#2ca02c', 'N(0, I) samples': '#ff7f0e'}
 HOVER_STRIDE = 2  # every 2nd frame of a hover clip (keeps the page a few MB)
@@ -33,14 +34,7 @@ def collect(sampler: sampling.Sampler, windows: Windows, n: int, key, batch: int
   n = min(n, len(windows))
   idx = np.sort(rng.choice(len(windows), n, replace=False))
   x = np.stack([windows.window(*windows.locate(int(i))) for i in idx])
-  mus = []
-  for lo in range(0, n, batch):
-    chunk = x[lo:lo + batch]
-    pad = batch - len(chunk)
-    full = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
-    mus.append(np.asarray(jax.device_get(sampler.posterior(full[:, :sampler.steps])[0]))[
-        :len(chunk)])
-  codes, sets = [np.concatenate(mus)], ['posterior μ'] * n
+  codes, sets = [behavior.posterior_means(sampler, x, batch)], ['posterior μ'] * n
   names = windows.seqs.label_names
   labels = [names[int(windows.seqs.labels[windows.locate(int(i))[0]])] for i in idx]
   clips = [sampler.normalizer.denormalize(w) for w in x]

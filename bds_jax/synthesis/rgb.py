@@ -24,6 +24,7 @@ from bds_jax import imaging
 from bds_jax import sampling
 from bds_jax import synthetic
 from bds_jax.data import images as images_lib
+from bds_jax.evaluation import common
 from bds_jax.models import appearance_losses
 from bds_jax.synthesis import behavior
 from bds_jax.synthesis.inputs import Clips
@@ -102,14 +103,10 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
     stickmen = np.stack([imaging.draw_stickman(k, size, layout=image_set.layout)
                          for k in keypoints])
     item = image_set.item(f, f)
-    out = []
-    for lo in range(0, len(stickmen), batch):  # fixed batches: one compilation
-      chunk = images_lib.to_unit_range(stickmen[lo:lo + batch])
-      pad = batch - len(chunk)
-      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
-      img = _render(appearance.model_def, appearance.params, item['appearance'][None], chunk)
-      out.append(np.asarray(jax.device_get(img))[:batch - pad])
-    video = np.concatenate(out)
+    appearance_input = jax.device_put(item['appearance'][None])
+    video = common.batched(  # fixed batches: one compilation
+        lambda chunk: _render(appearance.model_def, appearance.params, appearance_input, chunk),
+        (images_lib.to_unit_range(stickmen),), batch)
     subject = image_set.subject_names[int(image_set.subjects[f])]
     row = [Panel(f'target frame {subject} #{f}', images=image_set.image(f)),
            Panel('re-enacted poses', poses), Panel('stickmen', images=stickmen),
