@@ -76,6 +76,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.appearance.probe_steps = 2000     # its Adam steps (batch 64)
   c.appearance.num_pairs = 500        # synthetic_people: cross-person pairs vs the true image
   c.appearance.inception_weights = '' # npz (bds_jax/models/inception.py); '' = no IS or FID
+  c.appearance.lpips_weights = ''     # npz (bds_jax/models/lpips.py); '' = no LPIPS (truth rows)
 
   if preset == 'demo':                # `make demo`: a few minutes on 2 CPU cores
     c.suites = 'transfer,realism,diversity,hmp,gt_transfer'

@@ -19,6 +19,7 @@ from bds_jax.evaluation import runner
 from bds_jax.metrics import image_scores
 from bds_jax.models import build
 from bds_jax.models import inception
+from bds_jax.models import lpips
 from configs import appearance as appearance_config
 from configs import evaluate as eval_configs
 
@@ -28,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
   """An untrained smoke model on the `small` synthetic_people dataset (64 px), saved as a run
-  at step 7, and random Inception-v3 weights in the npz format."""
+  at step 7, and random Inception-v3 and LPIPS weights in their npz formats."""
   from bds_jax.data import sources  # pylint: disable=g-import-not-at-top
   d = str(tmp_path_factory.mktemp('tfds_people'))
   sources.get_builder('synthetic_people', d, 'small').download_and_prepare()
@@ -44,7 +45,10 @@ def setup(tmp_path_factory):
   ckpt.close()
   weights = str(tmp_path_factory.mktemp('inception') / 'inception_v3.npz')
   np.savez(weights, **inception.random_arrays(0))
-  return types.SimpleNamespace(config=c, run=run.path, weights=weights)
+  lpips_weights = str(tmp_path_factory.mktemp('lpips') / 'lpips_vgg.npz')
+  np.savez(lpips_weights, **lpips.random_arrays(0))
+  return types.SimpleNamespace(config=c, run=run.path, weights=weights,
+                               lpips_weights=lpips_weights)
 
 
 @pytest.fixture(scope='module')
@@ -79,6 +83,7 @@ def test_evaluate_writes_table5_with_inception(setup, tmp_path):
   cfg = appearance_config.get_config('smoke')
   ec = eval_configs.get_config('smoke')
   ec.appearance.inception_weights = setup.weights
+  ec.appearance.lpips_weights = setup.lpips_weights
   ec.appearance.num_images = 4  # 12 Inception passes at 299 px on a CPU
   results = runner.evaluate(cfg, ec, setup.run, out_dir=str(tmp_path))
   with open(tmp_path / 'results.json') as f:
@@ -99,10 +104,13 @@ def test_evaluate_writes_table5_with_inception(setup, tmp_path):
   assert all(np.isfinite(p[k]) and p[k] > 0 for k in ('probe_error', 'adversary_error',
                                                        'mean_pose_error'))
   assert s['truth']['num_pairs'] == 6
+  for row in truth.ROWS:  # LPIPS beside SSIM and L1 (random weights: only finite, positive)
+    assert np.isfinite(s['truth'][row]['lpips']) and s['truth'][row]['lpips'] > 0, row
   table = (tmp_path / 'appearance.md').read_text()
   assert 'paper Table 5' in table and '| paper: ours (DeepFashion) | reconstruction | 0.80 | 3.08' in table
   assert 'no Human3.6M numbers' in table and 'transfer against the true rendering' in table
   assert 'no Inception weights given' not in table
+  assert '| row | SSIM | L1 | LPIPS |' in table and 'LPIPS: VGG16' in table
 
 
 def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
@@ -121,6 +129,8 @@ def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
   assert a['reconstruction']['is'] is None and a['transfer']['fid'] is None  # not zeros
   assert a['real']['is'] is None
   assert 'no Inception weights given' in (tmp_path / 'appearance.md').read_text()
+  assert 'lpips' not in a['truth']['transfer']
+  assert '| row | SSIM | L1 |\n' in (tmp_path / 'appearance.md').read_text()
 
   from configs import behavior  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="'behavior' config but .* holds a 'appearance' run"):
@@ -129,6 +139,10 @@ def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
   big.model.image_size = 128
   with pytest.raises(ValueError, match='model.image_size: given 128, the run has 64'):
     runner.evaluate(big, eval_configs.get_config('smoke'), setup.run)
+  ec = eval_configs.get_config('smoke')
+  ec.appearance.lpips_weights = str(tmp_path / 'nothere.npz')  # fails before any loading
+  with pytest.raises(FileNotFoundError, match=r'LPIPS weights file .*nothere\.npz'):
+    runner.evaluate(appearance_config.get_config('smoke'), ec, setup.run)
   ec = eval_configs.get_config('smoke')
   ec.suites = 'transfer'
   with pytest.raises(ValueError, match=r"unknown suite\(s\) \['transfer'\] for a appearance"):

@@ -2,6 +2,7 @@
 
   python evaluate.py --config=configs/appearance.py[:preset] --workdir=RUN \
       [--eval_config.appearance.inception_weights=inception_v3.npz]
+      [--eval_config.appearance.lpips_weights=lpips_vgg.npz]
 
 On the first `num_images` frames of the run's eval split (upstream: up to 8 000 test images,
 in order), the model renders with posterior means and no dropout:
@@ -27,7 +28,8 @@ does (upstream's extra regressor trained and was read on the test set). A probe 
 the mean-pose reference means the code holds little posture.
 
 On synthetic_people, `truth` adds transfer to *another* person scored against the true
-rendering, with naive references (`bds_jax.evaluation.appearance_truth`).
+rendering, with naive references (`bds_jax.evaluation.appearance_truth`), and LPIPS beside
+SSIM and L1 when LPIPS weights are given (bds_jax/models/lpips.py).
 """
 
 import dataclasses
@@ -49,6 +51,7 @@ from bds_jax.metrics import image_scores
 from bds_jax.models import appearance as appearance_lib
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import inception
+from bds_jax.models import lpips
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,11 @@ def load(workdir: str, eval_config, name: str = '') -> AppearanceContext:
 @functools.lru_cache(maxsize=2)
 def _inception_params(path: str):
   return inception.load_inception_v3(path)
+
+
+@functools.lru_cache(maxsize=2)  # also read by runner.evaluate up front, to fail fast
+def lpips_params(path: str):
+  return lpips.load_lpips(path)
 
 
 def _items(images: images_lib.ImageSet, index, partner) -> dict:
@@ -219,7 +227,7 @@ def _posture_probe(ctx: AppearanceContext, test_means, adversary_error, index, *
 
 def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
         probe_images: int = 8000, probe_steps: int = 2000, num_pairs: int = 500,
-        batch_size: int | None = None, inception_weights: str = ''):
+        batch_size: int | None = None, inception_weights: str = '', lpips_weights: str = ''):
   """Yields the suite's results (see the module docstring); nested dicts of floats."""
   batch_size = int(batch_size or ctx.batch_size)
   # Reconstruction encodes the frame itself, whatever the run trained with (upstream's
@@ -230,6 +238,7 @@ def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
   index = np.arange(min(int(num_images), len(test)))
   partner = np.array([test.random_partner(int(i), rng) for i in index], np.int64)
   inc_params = _inception_params(inception_weights) if inception_weights else None
+  lpips_net = lpips_params(lpips_weights) if lpips_weights else None  # checked even if unused
   score = _scorer(ctx.model_def, ctx.reg_def, size, inc_params is not None)
   params, reg_params = jax.device_put((ctx.params, ctx.reg_params))
   inc_device = jax.device_put(inc_params) if inc_params is not None else None
@@ -261,4 +270,4 @@ def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
   if ctx.supersample is not None:
     yield 'truth', truth_lib.evaluate(ctx.model_def, ctx.params, test, ctx.supersample,
                                       num_pairs=num_pairs, seed=seed, batch_size=batch_size,
-                                      data_sharding=ctx.data_sharding)
+                                      data_sharding=ctx.data_sharding, lpips_params=lpips_net)

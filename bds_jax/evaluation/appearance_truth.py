@@ -16,8 +16,8 @@ Naive references, scored against the same truth:
 - `stickman`: frame b's stickman;
 - `target_frame`: frame b itself (right pose, wrong person).
 Reported: mean SSIM (on [0, 1] images) and mean L1 (on [-1, 1], the model's range), and the
-number of pairs. LPIPS is not reported: it needs its own learned weights (AlexNet/VGG16 and
-linear heads) that nothing here loads. Everything is seeded, so results are deterministic.
+number of pairs; when LPIPS weights are given (`bds_jax.models.lpips`, VGG16 v0.1; lower is
+better), mean LPIPS too. Everything is seeded, so results are deterministic.
 """
 
 import functools
@@ -31,6 +31,7 @@ from bds_jax.data import images as images_lib
 from bds_jax.data import sources
 from bds_jax.evaluation import common
 from bds_jax.models import appearance_losses as al
+from bds_jax.models import lpips as lpips_lib
 from bds_jax.synthetic import camera as camera_lib
 from bds_jax.synthetic import people
 
@@ -95,31 +96,44 @@ def scores(pred, target) -> dict:
 
 
 @functools.lru_cache(maxsize=4)  # one compiled program per model structure
-def _scorer(model_def):
+def _scorer(model_def, with_lpips: bool):
   @jax.jit
-  def score(params, appearance_a, appearance_b, stickman_b, image_a, image_b, truth):
+  def score(params, lpips_params, appearance_a, appearance_b, stickman_b, image_a, image_b,
+            truth):
     model = nnx.merge(model_def, params)
     recon = model(appearance_b, stickman_b)[0]      # no key: latents = means, no dropout
     transfer = model(appearance_a, stickman_b)[0]
-    rows = {'reconstruction': (recon, image_b), 'transfer': (transfer, truth),
-            'appearance_image': (image_a, truth), 'stickman': (stickman_b, truth),
-            'target_frame': (image_b, truth)}
-    return {name: scores(p.astype(jnp.float32), t) for name, (p, t) in rows.items()}
+    images = {'recon': recon.astype(jnp.float32), 'transfer': transfer.astype(jnp.float32),
+              'image_a': image_a, 'stickman_b': stickman_b, 'image_b': image_b, 'truth': truth}
+    rows = {'reconstruction': ('recon', 'image_b'), 'transfer': ('transfer', 'truth'),
+            'appearance_image': ('image_a', 'truth'), 'stickman': ('stickman_b', 'truth'),
+            'target_frame': ('image_b', 'truth')}
+    out = {name: scores(images[p], images[t]) for name, (p, t) in rows.items()}
+    if with_lpips:  # one VGG16 pass over the six distinct image sets (one copy in the program)
+      n = truth.shape[0]
+      feats = lpips_lib.features(lpips_params, jnp.concatenate(list(images.values())))
+      part = {k: [f[i * n:(i + 1) * n] for f in feats] for i, k in enumerate(images)}
+      for name, (p, t) in rows.items():
+        out[name]['lpips'] = lpips_lib.distance_from_features(lpips_params, part[p], part[t])
+    return out
   return score
 
 
 def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *,
-             num_pairs: int, seed: int, batch_size: int, data_sharding=None) -> dict:
-  """{'num_pairs': n, row: {'ssim': mean, 'l1': mean} for each of ROWS}."""
+             num_pairs: int, seed: int, batch_size: int, data_sharding=None,
+             lpips_params=None) -> dict:
+  """{'num_pairs': n, row: {'ssim': mean, 'l1': mean} for each of ROWS}; rows also have
+  'lpips' when `lpips_params` (bds_jax.models.lpips.load_lpips) are given."""
   a, b = transfer_pairs(images, int(num_pairs), seed + 11)
-  score = _scorer(model_def)
+  score = _scorer(model_def, lpips_params is not None)
+  lpips_params = jax.device_put(lpips_params)
   params = jax.device_put(params)  # on device once, not per batch (transfer guard)
   chunk = 8 * batch_size           # rendered and scored a chunk at a time (bounded memory)
   parts = []
   for i in range(0, len(a), chunk):
     arrays = _inputs(images, a[i:i + chunk], b[i:i + chunk], supersample)
-    parts.append(common.batched(lambda *xs: score(params, *xs), tuple(arrays[k] for k in KEYS),
-                                batch_size, data_sharding))
+    parts.append(common.batched(lambda *xs: score(params, lpips_params, *xs),
+                                tuple(arrays[k] for k in KEYS), batch_size, data_sharding))
   per_image = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
   out = {'num_pairs': int(len(a))}
   for name in ROWS:

@@ -248,8 +248,13 @@ def appearance_truth_table(name: str, t: dict) -> str:
            'B\'s 3D pose and camera. SSIM on [0, 1] (higher is better), L1 on [-1, 1] (lower '
            'is better). Reconstruction is scored against frame B itself; every other row '
            'against the truth.', '', '| row | SSIM | L1 |', '|---|---|---|']
+  with_lpips = 'lpips' in t['transfer']
+  if with_lpips:  # only when LPIPS weights were given
+    lines[1] += ' LPIPS: VGG16, v0.1 (lower is better).'
+    lines[-2:] = ['| row | SSIM | L1 | LPIPS |', '|---|---|---|---|']
   for row, label in labels.items():
-    lines.append(f'| {label} | {_f(t[row]["ssim"], 3)} | {_f(t[row]["l1"], 3)} |')
+    lpips = f' {_f(t[row]["lpips"], 3)} |' if with_lpips else ''
+    lines.append(f'| {label} | {_f(t[row]["ssim"], 3)} | {_f(t[row]["l1"], 3)} |{lpips}')
   return '\n'.join(lines)
 
 

@@ -85,6 +85,8 @@ def evaluate(config, eval_config, workdir: str, baseline_workdirs=(),
   trainer = _trainer(run_config, main.path)
   suites = parse_suites(eval_config.suites, eval_config, trainer)
   _check_given_config(config, run_config, main.path, trainer)
+  if trainer == 'appearance' and eval_config.appearance.get('lpips_weights'):
+    appearance.lpips_params(eval_config.appearance.lpips_weights)  # a bad file fails here
   results = {'eval_config': eval_config.to_dict(), 'dataset': run_config.data.name,
              'trainer': trainer, 'runs': {}}
   for wd in [main.path, *baseline_workdirs]:

@@ -71,10 +71,15 @@ TAP_NAMES = ('input', 'relu1_2', 'relu2_2', 'relu3_2', 'relu4_2', 'relu5_2')
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
-ARRAY_SHAPES = {
-    **{f'features.{i}.weight': (cout, cin, 3, 3) for i, _, cin, cout in CONVS},
-    **{f'features.{i}.bias': (cout,) for i, _, _, cout in CONVS},
-}
+
+
+def conv_shapes(convs) -> dict:
+  """{torchvision state-dict name: shape} of the 3x3 convs `convs` ((index, name, in, out))."""
+  return {**{f'features.{i}.weight': (cout, cin, 3, 3) for i, _, cin, cout in convs},
+          **{f'features.{i}.bias': (cout,) for i, _, _, cout in convs}}
+
+
+ARRAY_SHAPES = conv_shapes(CONVS)
 
 
 def load_vgg19(path: str) -> dict:
@@ -84,39 +89,49 @@ def load_vgg19(path: str) -> dict:
         f'VGG19 weights file {path!r} does not exist. Write it once with the recipe in the '
         'bds_jax/models/vgg.py docstring (torchvision or Keras ImageNet weights), or train '
         'without VGG weights to use the pixel L1 + SSIM likelihood.')
+  return convert_arrays(read_npz(path, ARRAY_SHAPES), source=path)
+
+
+def read_npz(path: str, names, doc: str = 'bds_jax/models/vgg.py', error=ValueError) -> dict:
+  """The arrays of `names` that the npz at `path` holds (others are skipped), read without
+  unpickling; an unreadable file raises `error` naming it."""
   try:
     npz = np.load(path, allow_pickle=False)
     if not isinstance(npz, np.lib.npyio.NpzFile):
       raise ValueError('it holds a single array, not named arrays')
     with npz:
-      arrays = {k: npz[k] for k in npz.files if k in ARRAY_SHAPES}
+      return {k: npz[k] for k in npz.files if k in names}
   except (ValueError, OSError, zipfile.BadZipFile) as e:
-    raise ValueError(f'{path!r} is not a readable npz of plain numeric arrays ({e}). Write it '
-                     'with np.savez as described in bds_jax/models/vgg.py.') from e
-  return convert_arrays(arrays, source=path)
+    raise error(f'{path!r} is not a readable npz of plain numeric arrays ({e}). Write it '
+                f'with np.savez as described in {doc}.') from e
 
 
-def convert_arrays(arrays, source: str = 'arrays') -> dict:
-  """Checks torchvision-named OIHW arrays and converts them to the HWIO pytree."""
-  missing = [k for k in ARRAY_SHAPES if k not in arrays]
+def checked(arrays, key: str, shape, source: str, label: str = '', error=ValueError):
+  """arrays[key] as float32 after checking its shape and that it holds finite floats."""
+  a = np.asarray(arrays[key])
+  if a.shape != tuple(shape):
+    raise error(f'{source}: array {key!r}{label} has shape {a.shape}, expected '
+                f'{tuple(shape)} (torchvision layout, weights OIHW).')
+  if not np.issubdtype(a.dtype, np.floating) or not np.all(np.isfinite(a)):
+    raise error(f'{source}: array {key!r}{label} must hold finite floats, got dtype {a.dtype}.')
+  return a.astype(np.float32)
+
+
+def convert_arrays(arrays, source: str = 'arrays', convs=CONVS, net: str = 'vgg19',
+                   doc: str = 'bds_jax/models/vgg.py', error=ValueError) -> dict:
+  """Checks torchvision-named OIHW arrays of `convs` (default: VGG19's, up to conv5_2) and
+  converts them to the HWIO pytree."""
+  shapes = conv_shapes(convs)
+  missing = [k for k in shapes if k not in arrays]
   if missing:
-    raise ValueError(
-        f'{source}: missing VGG19 array(s) {", ".join(missing)}. Expected torchvision '
-        "`vgg19().features` state-dict names ('features.0.weight' ... 'features.30.bias'); "
-        'see bds_jax/models/vgg.py.')
+    raise error(
+        f'{source}: missing {net.upper()} array(s) {", ".join(missing)}. Expected torchvision '
+        f"`{net}().features` state-dict names ('features.{convs[0][0]}.weight' ... "
+        f"'features.{convs[-1][0]}.bias'); see {doc}.")
   weights = {}
-  for i, name, _, _ in CONVS:
-    layer = {}
-    for part in ('weight', 'bias'):
-      key = f'features.{i}.{part}'
-      a = np.asarray(arrays[key])
-      if a.shape != ARRAY_SHAPES[key]:
-        raise ValueError(f'{source}: array {key!r} ({name}) has shape {a.shape}, expected '
-                         f'{ARRAY_SHAPES[key]} (torchvision layout, weights OIHW).')
-      if not np.issubdtype(a.dtype, np.floating) or not np.all(np.isfinite(a)):
-        raise ValueError(f'{source}: array {key!r} ({name}) must hold finite floats, got '
-                         f'dtype {a.dtype}.')
-      layer[part] = a.astype(np.float32)
+  for i, name, _, _ in convs:
+    layer = {part: checked(arrays, f'features.{i}.{part}', shapes[f'features.{i}.{part}'],
+                           source, f' ({name})', error) for part in ('weight', 'bias')}
     weights[name] = {'kernel': jnp.asarray(layer['weight'].transpose(2, 3, 1, 0)),
                      'bias': jnp.asarray(layer['bias'])}
   return weights
@@ -136,8 +151,14 @@ def vgg19_features(weights: dict, images) -> tuple:
     raise ValueError(f'vgg19_features needs height and width divisible by 16 (four 2x2 '
                      f'max-pools before relu5_2), got {images.shape[1:3]}.')
   h = normalize_input(images.astype(jnp.float32))
-  taps = [h]
-  for layer in LAYERS:
+  return (h, *conv_stack(weights, h, LAYERS, TAPS))
+
+
+def conv_stack(weights: dict, h, layers, taps) -> list:
+  """Runs `layers` (3x3 conv + ReLU entries and 'pool' = 2x2 max-pool, floor as torch's) on
+  NHWC `h`; returns the ReLU outputs of the convs named in `taps`."""
+  out = []
+  for layer in layers:
     if layer == 'pool':
       h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), 'VALID')
       continue
@@ -145,17 +166,17 @@ def vgg19_features(weights: dict, images) -> tuple:
     h = jax.lax.conv_general_dilated(h, weights[name]['kernel'], (1, 1), ((1, 1), (1, 1)),
                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     h = jax.nn.relu(h + weights[name]['bias'])
-    if name in TAPS:
-      taps.append(h)
-  return tuple(taps)
+    if name in taps:
+      out.append(h)
+  return out
 
 
-def random_arrays(seed: int = 0) -> dict:
+def random_arrays(seed: int = 0, convs=CONVS) -> dict:
   """Randomly initialised arrays in the npz format (He-normal weights, zero biases): for tests
   and smoke runs, which must not need the real weights."""
   rng = np.random.default_rng(seed)
   out = {}
-  for i, _, cin, cout in CONVS:
+  for i, _, cin, cout in convs:
     std = (2.0 / (9 * cin))**0.5
     out[f'features.{i}.weight'] = (rng.standard_normal((cout, cin, 3, 3)) * std).astype(
         np.float32)
