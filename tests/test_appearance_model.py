@@ -117,6 +117,19 @@ def test_dropout_rate_and_scaling():
   np.testing.assert_array_equal(vb.dropout(x, 0.05, None), x)
 
 
+def test_dropout_masks_are_independent():
+  """The hashed masks: right rate, and no correlation between the masks of two keys of one
+  KeyStream or between neighbouring elements (a joint drop rate of ~rate²)."""
+  keys = vb.KeyStream(jax.random.key(3), 2)
+  x = jnp.ones((4, 128, 128, 8))  # 524288 elements: the rates below are within ±6 sd
+  a = np.asarray(vb.dropout(x, 0.05, keys.next()) == 0)
+  b = np.asarray(vb.dropout(x, 0.05, keys.next()) == 0)
+  assert 0.048 < a.mean() < 0.052 and 0.048 < b.mean() < 0.052
+  for joint in ((a & b).mean(), (a[..., 1:] & a[..., :-1]).mean(),
+                (a[:, 1:] & a[:, :-1]).mean(), (a[1:] & a[:-1]).mean()):
+    assert 0.0022 < joint < 0.0028, joint
+
+
 # ----------------------------------------------------------------------------------- model
 
 
@@ -302,8 +315,9 @@ def test_perceptual_loss_and_its_gradient():
   loss_fn = jax.jit(jax.value_and_grad(
       lambda x, y, w: al.perceptual_loss(w, x, y, weighting), has_aux=True))
   (zero, zero_terms), _ = loss_fn(a, a, weights)
-  assert abs(float(zero)) < 1e-6 and zero_terms.shape == (6,)
   (loss, terms), grad = loss_fn(a, b, weights)
+  # pred and target run as two VGG passes, so equal images may differ by rounding: relative.
+  assert abs(float(zero)) < 1e-4 * float(loss) and zero_terms.shape == (6,)
   assert np.all(np.asarray(terms) > 0)
   np.testing.assert_allclose(loss, np.dot(weighting, terms), rtol=1e-6)
   assert np.all(np.isfinite(grad)) and float(jnp.abs(grad).max()) > 0

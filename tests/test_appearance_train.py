@@ -11,10 +11,12 @@ import os
 import imageio.v3 as iio
 import jax
 import numpy as np
+import optax
 import pytest
 
 from bds_jax import runs
 from bds_jax.data import images
+from bds_jax.models import appearance_losses as al
 from bds_jax.train import appearance as trainer
 from bds_jax.train import appearance_step
 from configs import appearance as appearance_config
@@ -98,7 +100,9 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
 
 
 def test_main_update_leaves_the_regressor_alone(smoke):
-  """With no regressor steps, one train step changes the model and nothing of the regressor."""
+  """With no regressor steps, one train step changes the model and nothing of the regressor,
+  and its update is Adam's on the gradient of main_loss (the step shares one encoder pass
+  between the regressor and the model through jax.vjp)."""
   c = smoke
   c.model.image_size, c.model.bottleneck_factor = 16, 3  # tiny: fast to compile
   c.data.inplane_normalize = False
@@ -120,3 +124,17 @@ def test_main_update_leaves_the_regressor_alone(smoke):
   changed = [np.any(x != y) for x, y in zip(jax.tree.leaves(before['params']),
                                             jax.tree.leaves(after['params']))]
   assert all(changed)
+
+  key = jax.random.fold_in(jax.random.wrap_key_data(before['rng']), before['step'])
+  loss_fn = functools.partial(al.main_loss, model_def=setup.model_def, reg_def=setup.reg_def,
+                              cfg=setup.loss)
+  loss, grads = jax.jit(jax.value_and_grad(lambda p: loss_fn(
+      p, before['reg'], None, before['gamma'], before['step'], batch, key)[0]))(
+          before['params'])
+  np.testing.assert_allclose(metrics['loss'], loss, rtol=1e-5)
+  np.testing.assert_allclose(metrics['grad_norm'], optax.global_norm(grads), rtol=1e-4)
+  updates, _ = setup.tx.update(grads, before['opt'], before['params'])
+  expected = optax.apply_updates(before['params'], updates)
+  lr = float(setup.lr_schedule(0))  # Adam's first step moves each weight by about lr
+  for x, y in zip(jax.tree.leaves(after['params']), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(x, y, rtol=0, atol=0.01 * lr)

@@ -52,16 +52,13 @@ def perceptual_loss(vgg_weights, pred, target, weights=(1.0,) * 6):
   if len(weights) != len(vgg.TAP_NAMES):
     raise ValueError(f'likelihood_weights has {len(weights)} entries; the perceptual loss has '
                      f'{len(vgg.TAP_NAMES)} terms {vgg.TAP_NAMES}.')
-  feats = vgg19_pair(vgg_weights, pred, target)
-  terms = jnp.stack([jnp.mean(jnp.abs(fp - jax.lax.stop_gradient(ft))) for fp, ft in feats])
+  # Two passes, not one over [pred; target]: in one pass the backward pass ran through the
+  # target half too (XLA cannot split a batch), 10% of the train step at 128² for nothing.
+  pred_taps = vgg.vgg19_features(vgg_weights, pred)
+  target_taps = vgg.vgg19_features(vgg_weights, jax.lax.stop_gradient(target))
+  terms = jnp.stack([jnp.mean(jnp.abs(fp - jax.lax.stop_gradient(ft)))
+                     for fp, ft in zip(pred_taps, target_taps)])
   return jnp.dot(jnp.asarray(weights, jnp.float32), terms), terms
-
-
-def vgg19_pair(vgg_weights, pred, target):
-  """One VGG pass over [pred; target]: a list of (pred tap, target tap)."""
-  taps = vgg.vgg19_features(vgg_weights, jnp.concatenate([pred, target], axis=0))
-  n = pred.shape[0]
-  return [(t[:n], t[n:]) for t in taps]
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA):
@@ -158,25 +155,19 @@ def regressor_loss(reg_params, means, keypoints, *, reg_def):
   return keypoint_l2(reg([jax.lax.stop_gradient(m) for m in means]), keypoints)
 
 
-def main_loss(params, reg_params, vgg_weights, gamma, step, batch, key, *, model_def, reg_def,
-              cfg: LossConfig = LossConfig()):
-  """The appearance model's objective; differentiate w.r.t. `params` (argument 0).
+def encode(params, appearance, key, *, model_def):
+  """The appearance posterior in training mode: (means, logstds, latents), lists as
+  AppearanceModel.encode; the first half of `main_loss`."""
+  return nnx.merge(model_def, params).encode(appearance, key=key)
 
-  Args:
-    params: appearance-model state (nnx.split of AppearanceModel, or its pure dict).
-    reg_params: regressor state; held fixed (stop_gradient), so its gradient here is zero.
-    vgg_weights: bds_jax.models.vgg.load_vgg19(...) output, or None for pixel L1 + SSIM.
-    gamma: the KL multiplier (float32 scalar); step: completed updates (int scalar).
-    batch: 'image' (B, S, S, 3) target in [-1, 1], 'appearance' (the encoder input: the image
-      itself or its part crops), 'stickman' (B, S, S, 3), 'keypoints' (B, J, 2) in [0, 1].
-    key: dropout and posterior noise.
-  Returns:
-    (loss, aux): aux holds the named likelihood terms, 'likelihood', 'kl', 'kl_weight',
-    'regressor_loss', 'logstd' (mean), and, gradient-free, the 'means' (for the regressor's
-    update) and the 'reconstruction'.
-  """
-  model = nnx.merge(model_def, params)
-  pred, means, logstds = model(batch['appearance'], batch['stickman'], key=key)
+
+def loss_from_codes(params, codes, reg_params, vgg_weights, gamma, step, batch, key, *,
+                    model_def, reg_def, cfg: LossConfig = LossConfig()):
+  """The second half of `main_loss`: the objective given the encoder's `codes`, so that a
+  train step can run the encoder once, feed its means to the regressor's update and
+  differentiate through it (jax.vjp) without a second pass."""
+  means, logstds, latents = codes
+  pred = nnx.merge(model_def, params).decode(batch['stickman'], latents, key=key)
   ll, aux = likelihood(vgg_weights, pred, batch['image'], cfg)
   kl = latent_kl(means, logstds)
   kl_weight = jnp.where(step >= cfg.n_init_batches, gamma, 0.0)
@@ -189,3 +180,26 @@ def main_loss(params, reg_params, vgg_weights, gamma, step, batch, key, *, model
              means=[jax.lax.stop_gradient(m) for m in means],
              reconstruction=jax.lax.stop_gradient(pred))
   return loss, aux
+
+
+def main_loss(params, reg_params, vgg_weights, gamma, step, batch, key, *, model_def, reg_def,
+              cfg: LossConfig = LossConfig()):
+  """The appearance model's objective; differentiate w.r.t. `params` (argument 0).
+
+  Args:
+    params: appearance-model state (nnx.split of AppearanceModel, or its pure dict).
+    reg_params: regressor state; held fixed (stop_gradient), so its gradient here is zero.
+    vgg_weights: bds_jax.models.vgg.load_vgg19(...) output, or None for pixel L1 + SSIM.
+    gamma: the KL multiplier (float32 scalar); step: completed updates (int scalar).
+    batch: 'image' (B, S, S, 3) target in [-1, 1], 'appearance' (the encoder input: the image
+      itself or its part crops), 'stickman' (B, S, S, 3), 'keypoints' (B, J, 2) in [0, 1].
+    key: dropout and posterior noise (split into the encoder's and the decoder's keys).
+  Returns:
+    (loss, aux): aux holds the named likelihood terms, 'likelihood', 'kl', 'kl_weight',
+    'regressor_loss', 'logstd' (mean), and, gradient-free, the 'means' (for the regressor's
+    update) and the 'reconstruction'.
+  """
+  k_encode, k_decode = jax.random.split(key)
+  codes = encode(params, batch['appearance'], k_encode, model_def=model_def)
+  return loss_from_codes(params, codes, reg_params, vgg_weights, gamma, step, batch, k_decode,
+                         model_def=model_def, reg_def=reg_def, cfg=cfg)

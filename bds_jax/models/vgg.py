@@ -154,13 +154,26 @@ def vgg19_features(weights: dict, images) -> tuple:
   return (h, *conv_stack(weights, h, LAYERS, TAPS))
 
 
+def max_pool_2x2(h):
+  """2x2 max-pool, stride 2, an odd last row/column dropped (torch's floor).
+
+  A max over a reshape rather than reduce_window: the same values, and its gradient is an
+  elementwise mask instead of XLA:CPU's select-and-scatter, which was 2.3x slower. On exact
+  ties the gradient is split equally (torch gives it to the first); after a ReLU the only
+  common ties are zeros, whose gradient the ReLU stops either way.
+  """
+  n, hh, ww, c = h.shape
+  h = h[:, :hh // 2 * 2, :ww // 2 * 2]
+  return jnp.max(h.reshape(n, hh // 2, 2, ww // 2, 2, c), axis=(2, 4))
+
+
 def conv_stack(weights: dict, h, layers, taps) -> list:
   """Runs `layers` (3x3 conv + ReLU entries and 'pool' = 2x2 max-pool, floor as torch's) on
   NHWC `h`; returns the ReLU outputs of the convs named in `taps`."""
   out = []
   for layer in layers:
     if layer == 'pool':
-      h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), 'VALID')
+      h = max_pool_2x2(h)
       continue
     name = layer[1]
     h = jax.lax.conv_general_dilated(h, weights[name]['kernel'], (1, 1), ((1, 1), (1, 1)),

@@ -10,13 +10,13 @@ The train state is a plain dict pytree, as the behavior model's:
   rng       uint32 key data; the step's key is fold_in(rng, step)
   bad_step  int32   first step whose loss was NaN/inf, or -1
 
-One step = `regressor_steps` Adam steps of the regressor on the batch's appearance means
-(stop_gradient: they are data to it), then one Adam step of the model on
-`appearance_losses.main_loss`, whose adversarial term uses the updated regressor (held fixed)
-and reaches the appearance encoder through the means, then dual ascent on gamma. The encoder
-therefore runs twice per step, once without gradient for the regressor's data; its dropout
-and posterior noise use their own key. VGG19 weights, when used, are an argument: as a jit
-constant their 80 MB would be baked into the program.
+One step = one training-mode pass of the appearance encoder; `regressor_steps` Adam steps of
+the regressor on its means (stop_gradient: they are data to it); then one Adam step of the
+model on `appearance_losses.main_loss`, whose adversarial term uses the updated regressor
+(held fixed) and reaches the encoder through the means; then dual ascent on gamma. The
+encoder's forward pass is shared by the two updates through jax.vjp (upstream ran the encoder
+again under no_grad for each regressor step). VGG19 weights, when used, are an argument: as a
+jit constant their 80 MB would be baked into the program.
 """
 
 import dataclasses
@@ -115,25 +115,31 @@ def regressor_update(setup: Setup, reg_params, reg_opt, means, keypoints):
 def train_step(setup: Setup, state: dict, batch: dict, vgg_weights=None):
   """One full update. Returns (new_state, metrics)."""
   key = jax.random.fold_in(jax.random.wrap_key_data(state['rng']), state['step'])
-  k_means, k_main = jax.random.split(key)
+  k_encode, k_decode = jax.random.split(key)  # as appearance_losses.main_loss splits its key
   batch = {k: batch[k] for k in TRAIN_INPUTS}
+  params = state['params']
 
+  # One encoder pass serves both updates: its means are the regressor's data, and its vjp
+  # carries the main loss's gradient back through the encoder (the same as differentiating
+  # main_loss, which tests check, without running the encoder a second time).
+  codes, encoder_vjp = jax.vjp(
+      lambda p: al.encode(p, batch['appearance'], k_encode, model_def=setup.model_def), params)
   reg_params, reg_opt, metrics = state['reg'], state['reg_opt'], {}
   finite = jnp.array(True)
   if setup.regressor_steps:
-    model = nnx.merge(setup.model_def, state['params'])
-    means = jax.lax.stop_gradient(model.encode(batch['appearance'], key=k_means)[0])
+    means = [jax.lax.stop_gradient(m) for m in codes[0]]
     reg_params, reg_opt, reg_losses = regressor_update(setup, reg_params, reg_opt, means,
                                                        batch['keypoints'])
     metrics['regressor_train_loss'] = reg_losses[-1]
     finite &= jnp.all(jnp.isfinite(reg_losses))
 
-  loss_fn = functools.partial(al.main_loss, model_def=setup.model_def, reg_def=setup.reg_def,
-                              cfg=setup.loss)
-  (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state['params'], reg_params, vgg_weights, state['gamma'], state['step'], batch, k_main)
-  updates, opt = setup.tx.update(grads, state['opt'], state['params'])
-  params = optax.apply_updates(state['params'], updates)
+  loss_fn = functools.partial(al.loss_from_codes, model_def=setup.model_def,
+                              reg_def=setup.reg_def, cfg=setup.loss)
+  (loss, aux), (grads, code_grads) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+      params, codes, reg_params, vgg_weights, state['gamma'], state['step'], batch, k_decode)
+  grads = jax.tree.map(jnp.add, grads, encoder_vjp(code_grads)[0])
+  updates, opt = setup.tx.update(grads, state['opt'], params)
+  params = optax.apply_updates(params, updates)
   gamma = al.update_gamma(state['gamma'], aux['kl'], state['step'], setup.loss)
 
   finite &= jnp.isfinite(loss)
