@@ -24,6 +24,7 @@ from absl import flags
 from absl import logging
 
 from bds_jax import errors
+from bds_jax import xla_cpu
 
 flags.DEFINE_string('workdir', None, 'Behavior run (its flow/ prior is used when present).')
 flags.DEFINE_string('out_dir', '', 'Where results go (default: <workdir>/synthesis).')
@@ -56,6 +57,8 @@ def main(argv):
                             '--workdir=runs/demo).')
   logging.set_verbosity(logging.WARNING)
   std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
+  if argv[1] == 'video':
+    xla_cpu.prefer_eigen_convolutions()  # before the backend starts
   # pylint: disable=g-import-not-at-top
   from bds_jax.synthesis import commands
   from bds_jax.viz import report_page

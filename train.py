@@ -17,6 +17,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from bds_jax import errors
+from bds_jax import xla_cpu
 
 config_flags.DEFINE_config_file('config', None, 'Config file (with optional :preset).',
                                 lock_config=True)
@@ -40,6 +41,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
   import jax  # pylint: disable=g-import-not-at-top
+  if FLAGS.config.trainer == 'appearance':
+    xla_cpu.prefer_eigen_convolutions()  # before the backend starts
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   config = FLAGS.config

@@ -29,6 +29,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import upstream_torch_appearance as torch_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bds_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.models import vgg  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.train import appearance_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import appearance  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -39,6 +40,9 @@ flags.DEFINE_integer('steps', 5, 'Timed steps per row (after one untimed warm-up
 flags.DEFINE_list('dtypes', ['float32', 'bfloat16'], 'Compute dtypes (float32, bfloat16).')
 flags.DEFINE_bool('count_flops', True, 'Count FLOPs with XLA on an unrolled trace.')
 flags.DEFINE_bool('torch', True, 'Also time the upstream-equivalent PyTorch step (if installed).')
+flags.DEFINE_bool('eigen_convolutions', True, 'As train.py does for appearance runs: XLA:CPU '
+                  'convolutions on its own kernels, not YNNPACK (bds_jax/xla_cpu.py); false '
+                  'measures jaxlib\'s defaults.')
 FLAGS = flags.FLAGS
 
 
@@ -80,7 +84,10 @@ def main(argv):
   del argv
   if FLAGS.size % 16:
     raise app.UsageError(f'--size={FLAGS.size} must be a multiple of 16 (VGG19 max-pools).')
+  if FLAGS.eigen_convolutions:
+    xla_cpu.prefer_eigen_convolutions()
   print(f'machine: {common.machine()}')
+  print(f'XLA_FLAGS: {os.environ.get("XLA_FLAGS", "")!r}')
   print(f'shapes: batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, H3.6M settings (image '
         'appearance input, bottleneck factor 2, VGG19 perceptual loss, 5 regressor steps)')
   rates = {d: (common.matmul_gflops(dtype=d), conv_gflops(FLAGS.batch, 64, 128, d))

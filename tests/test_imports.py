@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Lowest first; a module may import its own layer and the layers below it (no cycles).
 LAYERS = (
     ('bds_jax.skeleton', 'bds_jax.checkpointing', 'bds_jax.sharding', 'bds_jax.metric_writer',
-     'bds_jax.errors', 'bds_jax.run_lock', 'bds_jax.safe_pickle'),
+     'bds_jax.errors', 'bds_jax.run_lock', 'bds_jax.safe_pickle', 'bds_jax.xla_cpu'),
     ('bds_jax.models', 'bds_jax.data', 'bds_jax.viz', 'bds_jax.sampling', 'bds_jax.metrics',
      'bds_jax.synthetic', 'bds_jax.h36m', 'bds_jax.imaging', 'bds_jax.upstream'),
     ('bds_jax.runs', 'bds_jax.run_config'),
