@@ -15,6 +15,7 @@ import os
 import jax
 
 from bds_jax.viz import image_grid
+from bds_jax.viz import video_io
 
 
 def run(ctx, *, examples: int = 6, data: str = 'figure', fn: str = 'figure_step',
@@ -28,5 +29,6 @@ def run(ctx, *, examples: int = 6, data: str = 'figure', fn: str = 'figure_step'
     rows = [[arrays[source][i], arrays['stickman'][i], rec[i],
              arrays['stickman'][(i + 1) % len(rec)], transfer[i]] for i in range(n)]
     figure = image_grid.grid(rows)
-    image_grid.write_png(os.path.join(ctx.workdir, folder, f'step_{ctx.step:07d}.png'), figure)
+    video_io.write_still(os.path.join(ctx.workdir, folder, f'step_{ctx.step:07d}.png'),
+                         image_grid.to_uint8(figure))
     yield 'figure', figure

@@ -74,11 +74,6 @@ class Session:
     return inputs.select(spec, n, self.windows, self.sampler.normalizer, self.sampler.steps + 1,
                          what, self.settings.seed + seed_offset, exclude)
 
-  def labels_of(self, clips) -> set:
-    names = self.windows('test').seqs.label_names if not inputs.is_file(
-        self.settings.source) else ()
-    return {names.index(label) for label in clips.labels if label in names}
-
 
 def _check(s: Settings, command: str):
   if command not in COMMANDS:
@@ -102,7 +97,7 @@ def run(command: str, s: Settings) -> dict:
   extra = {'workdir': session.run.path}
   if command == 'transfer':
     sources = session.clips(s.source, s.num, '--source')
-    targets = session.clips(s.target, s.num, '--target', 1, session.labels_of(sources))
+    targets = session.clips(s.target, s.num, '--target', 1, sources.labels)
     figure = behavior.transfer_grid(sampler, sources, targets)
   elif command == 'sample':
     figure = behavior.samples(sampler, session.clips(s.target, min(s.num, 2), '--target'),
@@ -119,7 +114,7 @@ def run(command: str, s: Settings) -> dict:
                                   s.steps)
   elif command == 'neighbours':
     source = session.clips(s.source, 1, '--source')
-    target = session.clips(s.target, 1, '--target', 1, session.labels_of(source))
+    target = session.clips(s.target, 1, '--target', 1, source.labels)
     figure = behavior.neighbours(sampler, session.windows('test'), source, target, s.k)
   elif command == 'umap':
     return _umap(session, name, key, extra)

@@ -85,13 +85,15 @@ def load_pose_file(path: str, min_frames: int, normalizer) -> Clips:
 
 
 def auto_indices(windows: Windows, n: int, seed: int, exclude_labels=()) -> list[int]:
-  """n windows of different classes where possible (seeded); on datasets that record where a
-  behavior starts (synthetic_motion's behavior_onset), the window that starts there."""
+  """n windows of different classes where possible (seeded), avoiding the class names in
+  `exclude_labels` while others remain; on datasets that record where a behavior starts
+  (synthetic_motion's behavior_onset), the window that starts there."""
   rng = np.random.default_rng(seed)
   seqs = windows.seqs
   onset = seqs.extras.get('behavior_onset')
   order = rng.permutation(len(seqs))
-  chosen, used = [], set(exclude_labels)
+  chosen = []
+  used = {i for i, name in enumerate(seqs.label_names) if name in set(exclude_labels)}
   for relax in (False, True):  # distinct classes first, then any
     for s in order:
       if len(chosen) == n:

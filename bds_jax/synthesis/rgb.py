@@ -36,11 +36,15 @@ CAMERAS = ('dataset', 'orbit')
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _render(model_def, params, appearance, stickmen):
-  model = nnx.merge(model_def, params)
-  _, _, latents = model.encode(appearance)
+def _encode(model_def, params, appearance):
+  """The appearance latents (posterior means) of one image, computed once per video."""
+  return nnx.merge(model_def, params).encode(appearance)[2]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _render(model_def, params, latents, stickmen):
   latents = [jax.numpy.repeat(z, stickmen.shape[0], axis=0) for z in latents]
-  return model.decode(stickmen, latents)
+  return nnx.merge(model_def, params).decode(stickmen, latents)
 
 
 def check_images(image_set: images_lib.ImageSet, model_image_size: int, run_path: str):
@@ -103,9 +107,10 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
     stickmen = np.stack([imaging.draw_stickman(k, size, layout=image_set.layout)
                          for k in keypoints])
     item = image_set.item(f, f)
-    appearance_input = jax.device_put(item['appearance'][None])
+    latents = _encode(appearance.model_def, appearance.params,
+                      jax.device_put(item['appearance'][None]))
     video = common.batched(  # fixed batches: one compilation
-        lambda chunk: _render(appearance.model_def, appearance.params, appearance_input, chunk),
+        lambda chunk: _render(appearance.model_def, appearance.params, latents, chunk),
         (images_lib.to_unit_range(stickmen),), batch)
     subject = image_set.subject_names[int(image_set.subjects[f])]
     row = [Panel(f'target frame {subject} #{f}', images=image_set.image(f)),

@@ -1,12 +1,9 @@
-"""Image grids: rows of equally sized images with a thin white border, written as PNG.
+"""Image grids: rows of equally sized images with a thin white border (PNG: video_io).
 
 Used by the appearance model's figure (appearance | stickman | reconstruction | target pose
 | transfer); images in [-1, 1] (the model's range) or uint8.
 """
 
-import os
-
-import imageio.v3 as iio
 import numpy as np
 
 
@@ -34,9 +31,3 @@ def grid(rows, border: int = 2) -> np.ndarray:
       y, x = border + i * (h + border), border + j * (w + border)
       out[y:y + h, x:x + w] = image
   return out
-
-
-def write_png(path: str, image) -> str:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  iio.imwrite(path, to_uint8(image))
-  return path

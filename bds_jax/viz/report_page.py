@@ -147,9 +147,10 @@ def write(run_dir: str) -> str:
                    for side, c in skeleton.SIDE_COLORS.items())
   evals = [('this run', os.path.join(run_dir, 'eval'))] + [
       (f'the {label} run', os.path.join(p, 'eval')) for label, p in related[1:]]
+  tables = [(label, p, _tables(p)) for label, p in evals]
   eval_html = ''.join(f'<p class="meta">Evaluation of {html.escape(label)} '
-                      f'({html.escape(p)}: results.json and the Markdown tables).</p>'
-                      f'{_tables(p)}' for label, p in evals if _tables(p))
+                      f'({html.escape(p)}: results.json and the Markdown tables).</p>{t}'
+                      for label, p, t in tables if t)
   title = f'bds_jax report: {os.path.basename(run_dir)}'
   page = _PAGE.format(
       title=html.escape(title), when=time.strftime('%Y-%m-%d %H:%M'),
