@@ -8,7 +8,7 @@ Presets (after the colon):
                      training settings. Hours on a GPU.
   demo               the CPU quick start (`make demo`): synthetic_people's 64 px `demo` config,
                      a narrower model (16-64 channels), 1 500 steps at a higher learning rate
-                     (about 16 min on 2 CPU cores): enough for the pipeline of the report's RGB
+                     (about 12 min on 2 CPU cores): enough for the pipeline of the report's RGB
                      video (posture and silhouette), not yet for clothing colours or Table 5.
   smoke              tiny model on the 64 px `small` config, 30 steps: for tests.
   h36m, deepfashion, market   the spec's per-dataset values (§4.4) on `human36m_frames`
@@ -66,8 +66,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.n_latent_scales = 2
   c.model.dropout_rate = 0.05
   c.model.sigmoid_logstd = True      # log σ = sigmoid(conv), σ in (1, e), as upstream (the paper is
-                                     # silent); False: log σ = conv, unbounded (the 64 px demo
-                                     # diverged within 15 steps with it)
+                                     # silent); False: log σ = conv, unbounded (on the 64 px demo
+                                     # the KL blew up: NaN within 15 steps once, 5e9 by
+                                     # step 100 another time)
   c.model.num_keypoints = 17         # the adversary predicts 2·J values (18 for DF / Market)
   c.model.regressor_channels = 128
   c.model.regressor_hidden = 128

@@ -92,8 +92,8 @@ def auto_indices(windows: Windows, n: int, seed: int, exclude_labels=()) -> list
   seqs = windows.seqs
   onset = seqs.extras.get('behavior_onset')
   order = rng.permutation(len(seqs))
-  chosen = []
-  used = {i for i, name in enumerate(seqs.label_names) if name in set(exclude_labels)}
+  chosen, excluded = [], set(exclude_labels)
+  used = {i for i, name in enumerate(seqs.label_names) if name in excluded}
   for relax in (False, True):  # distinct classes first, then any
     for s in order:
       if len(chosen) == n:
