@@ -64,7 +64,8 @@ ADDED_FIELDS = {
     'behavior': {'model.compute_dtype': 'float32', 'model.frame': 'world',
                  'model.body_xy_scale': 0.3},
     'flow': {'flow.compute_dtype': 'float32'},
-    'appearance': {'data.manual_dir': '', 'model.sigmoid_logstd': True},
+    'appearance': {'data.manual_dir': '', 'model.sigmoid_logstd': True,
+                   'model.logstd_range': (0.0, 1.0)},
     'diffusion': {},
 }
 

@@ -205,6 +205,19 @@ def test_raw_logstd_option():
     np.testing.assert_array_equal(z, m)
 
 
+def test_logstd_range_bounds_sigma():
+  skips = [jax.random.normal(jax.random.key(i), s) * 3.0 for i, s in enumerate(
+      [(2, 8, 8, 4)] * 2 + [(2, 4, 4, 8)] * 2)]
+  for lo, hi in ((0.0, 1.0), (-3.0, 0.0)):
+    enc = ap.LatentEncoder((4, 8), 2, _rngs(3), 0.0, sigmoid_logstd=True, logstd_range=(lo, hi))
+    _, logstds, _ = enc(skips, vb.KeyStream(None, 0), sample=False)
+    flat = np.concatenate([np.asarray(s).ravel() for s in logstds])
+    assert lo <= flat.min() and flat.max() <= hi
+    assert flat.max() - flat.min() > 0.05 * (hi - lo)  # the range is used, not a constant
+  with pytest.raises(ValueError, match=r'logstd_range=\(1\.0, 0\.0\)'):
+    ap.LatentEncoder((4, 8), 2, _rngs(3), 0.0, sigmoid_logstd=True, logstd_range=(1.0, 0.0))
+
+
 def test_inplane_appearance_input_shapes():
   # Part crops: 30 channels at S / 2^box_factor, one scale fewer, same latent sizes.
   model = nnx.eval_shape(lambda: ap.AppearanceModel(

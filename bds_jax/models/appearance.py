@@ -20,9 +20,9 @@ part crops. The posture stream always sees the full-size 3-channel stickman.
   Market1501    128         1                  1           crops, 30 ch, 64²  (2,2,128), (4,4,128)
 
 (`PRESETS`; the constructor's defaults are H3.6M's.) Latent scale i = 0 is the bottleneck,
-i = 1 the next finer scale. Per latent scale: mu = Conv3x3(h), log sigma = sigmoid(Conv3x3(h))
-(upstream; the paper does not say; `sigmoid_logstd=False` gives the raw conv output), z = mu +
-sigma·eps, and z feeds the encoder's next block, so scale 1 depends on scale 0's z.
+i = 1 the next finer scale. Per latent scale: mu = Conv3x3(h), log sigma = lo + (hi - lo) ·
+sigmoid(Conv3x3(h)) with `logstd_range` (lo, hi) = (0, 1) as upstream (sigma in (1, e); the
+paper does not say; `sigmoid_logstd=False` gives the raw conv output), z = mu + sigma·eps, and z feeds the encoder's next block, so scale 1 depends on scale 0's z.
 
 Deviations from upstream, each behaviour-neutral:
   * After the last latent scale upstream's appearance encoder runs three more modules whose
@@ -93,7 +93,8 @@ class LatentEncoder(nnx.Module):
   """
 
   def __init__(self, channels: tuple[int, ...], n_latent: int, rngs: nnx.Rngs,
-               dropout_rate: float, sigmoid_logstd: bool, dtype=None):
+               dropout_rate: float, sigmoid_logstd: bool, dtype=None,
+               logstd_range: tuple[float, float] = (0.0, 1.0)):
     deep = [channels[len(channels) - 1 - i] for i in range(n_latent)]
     self.stem = vb.NormConv2d(channels[-1], channels[-1], 1, rngs, dtype=dtype)
     self.pre = nnx.List([vb.ResBlock(c, rngs, c, dropout_rate, dtype) for c in deep])
@@ -104,6 +105,11 @@ class LatentEncoder(nnx.Module):
     self.ups = nnx.List([vb.Upsample(a, b, rngs, dtype) for a, b in zip(deep[:-1], deep[1:])])
     self.n_latent = n_latent
     self.sigmoid_logstd = sigmoid_logstd
+    lo, hi = (float(v) for v in logstd_range)
+    if not lo < hi:
+      raise ValueError(f'model.logstd_range={tuple(logstd_range)}: expected (low, high) with '
+                       'low < high.')
+    self.logstd_low, self.logstd_span = lo, hi - lo
     self.dropout_sites = n_latent
     self.noise_draws = n_latent
 
@@ -115,8 +121,8 @@ class LatentEncoder(nnx.Module):
       h = self.pre[i](h, skips.pop(), key=keys.next())
       mu = self.mu[i](h)
       logstd = self.logstd[i](h)
-      if self.sigmoid_logstd:
-        logstd = jax.nn.sigmoid(logstd)  # sigma in (1, e): upstream's choice
+      if self.sigmoid_logstd:  # upstream: range (0, 1), sigma in (1, e)
+        logstd = self.logstd_low + self.logstd_span * jax.nn.sigmoid(logstd)
       z = mu
       if sample:
         z = mu + jnp.exp(logstd) * jax.random.normal(keys.next(), mu.shape, mu.dtype)
@@ -173,7 +179,7 @@ class AppearanceModel(nnx.Module):
                box_factor: int = 2, appearance_channels: int = 3, pose_channels: int = 3,
                nf_start: int = 32, nf_max: int = 128, n_latent_scales: int = 2,
                dropout_rate: float = 0.05, sigmoid_logstd: bool = True,
-               compute_dtype: str = 'float32'):
+               logstd_range: tuple[float, float] = (0.0, 1.0), compute_dtype: str = 'float32'):
     dtype = precision.resolve(compute_dtype)
     if image_size < 2 or image_size & (image_size - 1):
       raise ValueError(f'image_size={image_size!r} must be a power of two (256 for H3.6M and '
@@ -193,7 +199,7 @@ class AppearanceModel(nnx.Module):
     bottleneck = image_size // 2**(n_scales - 1)
     self.app_up = UpPath(appearance_channels, app_ch, rngs, dropout_rate, dtype)
     self.app_down = LatentEncoder(app_ch, n_latent_scales, rngs, dropout_rate, sigmoid_logstd,
-                                  dtype)
+                                  dtype, logstd_range)
     self.pose_up = UpPath(pose_channels, pose_ch, rngs, dropout_rate, dtype)
     self.decoder = Decoder(pose_ch, latent_ch, rngs, dropout_rate, dtype=dtype)
     self.image_size = image_size
