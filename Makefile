@@ -33,6 +33,8 @@ demo: $(VENV)/.installed
 	  --config.data.data_dir=$(DATA_DIR)
 	$(BIN)/python evaluate.py --config=configs/behavior.py:demo --workdir=$(WORKDIR) \
 	  --eval_config=configs/evaluate.py:demo --report=false
+	$(BIN)/python evaluate.py --config=configs/appearance.py:demo --workdir=$(WORKDIR)/appearance \
+	  --eval_config=configs/evaluate.py:demo --eval_config.suites=appearance --report=false
 	$(BIN)/python synthesize.py transfer --workdir=$(WORKDIR) --report=false
 	$(BIN)/python synthesize.py sample --workdir=$(WORKDIR) --report=false
 	$(BIN)/python synthesize.py interpolate --workdir=$(WORKDIR) --report=false

@@ -90,6 +90,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.hmp.max_windows = 256
     c.gt_transfer.num_pairs = 300
     c.gt_transfer.classifier_steps = 200
+    # The demo's appearance run (`--eval_config.suites=appearance`; about 1.5 min at 64 px).
+    c.appearance.num_images = 1000
+    c.appearance.probe_images = 2000
+    c.appearance.probe_steps = 500
+    c.appearance.num_pairs = 500
   elif preset == 'smoke':
     c.batch_size = 32
     c.progress_bar = False

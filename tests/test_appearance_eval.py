@@ -58,25 +58,53 @@ def ctx(setup):
 
 def test_truth_reproduces_the_stored_image(ctx):
   images = ctx.test
-  for b in (0, len(images) // 2, len(images) - 1):  # A = B's own subject: the dataset image
-    t = truth.true_rendering(images, int(images.subjects[b]), b, ctx.supersample)
+  for b in (0, len(images) // 2, len(images) - 1):  # A = B itself: the dataset image
+    t = truth.true_rendering(images, b, b, ctx.supersample)
     np.testing.assert_array_equal(t, images.image(b))
+  # Another frame of B's person (same subject and outfit) in B's pose is B's image too.
+  partner = images.random_partner(0, np.random.default_rng(0))
+  assert partner != 0 and images.persons[partner] == images.persons[0]
+  np.testing.assert_array_equal(truth.true_rendering(images, partner, 0, ctx.supersample),
+                                images.image(0))
+  # People are (subject, outfit): every sequence of the small build wears its own outfit.
+  assert len(images.people) == len(set(images.sequences)) == 8
   a, b = truth.transfer_pairs(images, 20, seed=3)
-  assert np.all(images.subjects[a] != images.subjects[b])
-  other = truth.true_rendering(images, int(images.subjects[a[0]]), int(b[0]), ctx.supersample)
+  assert np.all(images.persons[a] != images.persons[b])
+  other = truth.true_rendering(images, int(a[0]), int(b[0]), ctx.supersample)
   assert not np.array_equal(other, images.image(b[0]))  # another person in the same pose
 
 
 def test_truth_rows_are_ordered(ctx):
   out = truth.evaluate(ctx.model_def, ctx.params, ctx.test, ctx.supersample, num_pairs=6,
                        seed=0, batch_size=4)
-  assert out['num_pairs'] == 6 and set(out) == {'num_pairs', *truth.ROWS}
+  assert out['num_pairs'] == 6 and set(out) == {'num_pairs', 'code_effect', *truth.ROWS}
   for name in truth.ROWS:
     assert -1 <= out[name]['ssim'] <= 1 and 0 <= out[name]['l1'] <= 2, (name, out[name])
   # The right pose and camera with the wrong person beats the wrong pose or a stickman.
   assert out['target_frame']['ssim'] > out['appearance_image']['ssim']
   assert out['target_frame']['ssim'] > out['stickman']['ssim']
   assert out['target_frame']['l1'] < out['stickman']['l1']
+  # The code effect: the model's output moved by swapping the appearance input, against the
+  # truths' own difference (which is the target_frame row's L1).
+  effect = out['code_effect']
+  assert effect['truth'] == pytest.approx(out['target_frame']['l1_person'], rel=1e-5)
+  a, b = truth.transfer_pairs(ctx.test, 6, 0 + 11)
+  x = truth._inputs(ctx.test, a, b, ctx.supersample)  # pylint: disable=protected-access
+  w = x['person']
+  assert w.shape == (6, 64, 64, 1) and 0 < w.mean() < 0.5 and w.max() == 1.0
+  # The truths differ only where a person is: the weights cover every changed pixel.
+  changed = np.abs(x['truth'] - x['image_b']).max(-1, keepdims=True) > 0
+  assert np.all(w[changed] > 0)
+  model = nnx.merge(ctx.model_def, ctx.params)
+  moved = np.abs(np.asarray(model(x['appearance_a'], x['stickman_b'])[0])
+                 - np.asarray(model(x['appearance_b'], x['stickman_b'])[0]))
+  assert moved.mean() > 0
+  on = lambda d, m: float(np.mean((d * m).sum((1, 2, 3)) / (3 * m.sum((1, 2, 3)))))
+  assert effect['model'] == pytest.approx(on(moved, w), rel=1e-3)
+  assert effect['model_background'] == pytest.approx(on(moved, 1.0 - w), rel=1e-3)
+  for name in truth.ROWS:  # the person's pixels are where the room does not help
+    assert out[name]['l1_person'] >= 0
+  assert out['target_frame']['l1_person'] > 2 * out['target_frame']['l1']
 
 
 def test_evaluate_writes_table5_with_inception(setup, tmp_path):
@@ -110,7 +138,8 @@ def test_evaluate_writes_table5_with_inception(setup, tmp_path):
   assert 'paper Table 5' in table and '| paper: ours (DeepFashion) | reconstruction | 0.80 | 3.08' in table
   assert 'no Human3.6M numbers' in table and 'transfer against the true rendering' in table
   assert 'no Inception weights given' not in table
-  assert '| row | SSIM | L1 | LPIPS |' in table and 'LPIPS: VGG16' in table
+  assert '| row | SSIM | L1 | L1, person | LPIPS |' in table and 'LPIPS: VGG16' in table
+  assert 'Code effect: swapping' in table
 
 
 def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
@@ -130,7 +159,7 @@ def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
   assert a['real']['is'] is None
   assert 'no Inception weights given' in (tmp_path / 'appearance.md').read_text()
   assert 'lpips' not in a['truth']['transfer']
-  assert '| row | SSIM | L1 |\n' in (tmp_path / 'appearance.md').read_text()
+  assert '| row | SSIM | L1 | L1, person |\n' in (tmp_path / 'appearance.md').read_text()
 
   from configs import behavior  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="'behavior' config but .* holds a 'appearance' run"):
@@ -145,7 +174,8 @@ def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
     runner.evaluate(appearance_config.get_config('smoke'), ec, setup.run)
   ec = eval_configs.get_config('smoke')
   ec.suites = 'transfer'
-  with pytest.raises(ValueError, match=r"unknown suite\(s\) \['transfer'\] for a appearance"):
+  with pytest.raises(ValueError, match=r"unknown suite\(s\) \['transfer'\] for this "
+                     r"appearance run \(--workdir\)"):
     runner.evaluate(appearance_config.get_config('smoke'), ec, setup.run)
 
 

@@ -40,16 +40,21 @@ def smoke(people_dir):
   return c
 
 
-def test_pairs_are_one_subject_two_frames(smoke):
+def test_pairs_are_one_person_two_frames(smoke):
   train = images.load_split(smoke.data, 'train')
-  assert train.image_size == 64 and len(train) == 40 and len(train.people) == 5
+  # A person is a subject in one outfit: each of the 20 sequences (2 frames each) is one.
+  assert train.image_size == 64 and len(train) == 40 and len(train.people) == 20
+  assert len(np.unique(train.subjects)) == 5
   batch = next(iter(images.train_dataset(train, 8, seed=0, num_threads=0)))
   again = next(iter(images.train_dataset(train, 8, seed=0, num_threads=0)))
   for k in batch:  # seeded: the same batches every time
     np.testing.assert_array_equal(batch[k], again[k], err_msg=k)
-  fixed = images.fixed_pairs(images.load_split(smoke.data, 'test'), 6, seed=1)
-  for pairs in (batch, fixed):
+  test = images.load_split(smoke.data, 'test')
+  fixed = images.fixed_pairs(test, 6, seed=1)
+  for pairs, split in ((batch, train), (fixed, test)):
     np.testing.assert_array_equal(pairs['subject'], pairs['paired_subject'])
+    np.testing.assert_array_equal(split.persons[pairs['index']],
+                                  split.persons[pairs['paired_index']])
     assert np.all(pairs['index'] != pairs['paired_index'])
     assert pairs['image'].shape[1:] == pairs['stickman'].shape[1:] == (64, 64, 3)
     assert pairs['appearance'].shape[1:] == (32, 32, 30)  # in-plane crops, box factor 1
@@ -57,12 +62,13 @@ def test_pairs_are_one_subject_two_frames(smoke):
       assert pairs[k].dtype == np.float32 and -1 <= pairs[k].min() and pairs[k].max() <= 1, k
     assert 0 <= pairs['keypoints'].min() and pairs['keypoints'].max() <= 1
     assert pairs['stickman'].max() > 0 > pairs['stickman'].min()  # lines on a -1 background
-  # The target is the indexed frame itself; the pair is another frame of that subject.
+  # The target is the indexed frame itself; the pair is another frame of that person.
   np.testing.assert_array_equal(
       batch['image'][0], images.to_unit_range(train.image(batch['index'][0])))
   np.testing.assert_array_equal(
       batch['paired_image'][0], images.to_unit_range(train.image(batch['paired_index'][0])))
-  assert fixed['subject'][0] != fixed['subject'][1]  # figures transfer to another person
+  # Figures transfer to another person.
+  assert test.persons[fixed['index'][0]] != test.persons[fixed['index'][1]]
 
 
 def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from bds_jax import synthetic
+from bds_jax.synthetic import appearance as appearance_lib
 from bds_jax.synthetic import camera as camera_lib
 from bds_jax.synthetic import people
+from tfds_builders.synthetic_people.synthetic_people_dataset_builder import outfit_seed
 
 
 @pytest.fixture(scope='module')
@@ -149,6 +151,48 @@ def test_camera_errors():
     camera_lib.camera_from_seed(-1, pose)
 
 
+def _key(ex) -> str:
+  return ex['sequence'].decode() if isinstance(ex['sequence'], bytes) else ex['sequence']
+
+
+def test_random_outfits_are_seeded_varied_and_dress_any_body():
+  looks = [appearance_lib.random_outfit(s) for s in range(200)]
+  assert appearance_lib.random_outfit(7) == looks[7]
+  assert len({(l.shirt, l.trousers) for l in looks}) == 200
+  for l in looks:
+    assert 0.9 <= l.girth <= 1.12
+    assert all(0.0 <= c <= 1.0 for c in l.shirt + l.trousers + l.shoes)
+    assert 'plain' in (l.shirt_pattern, l.trousers_pattern)
+  kinds = {l.shirt_pattern for l in looks} | {l.trousers_pattern for l in looks}
+  assert kinds == set(appearance_lib.PATTERNS)
+  for flag in ('long_sleeves', 'shorts', 'long_hair'):
+    assert 0.1 < np.mean([getattr(l, flag) for l in looks]) < 0.7, flag
+  assert appearance_lib.look('S1', -1) == appearance_lib.appearance('S1')
+  assert appearance_lib.look('S1', 3) == looks[3]
+  with pytest.raises(ValueError, match='non-negative int'):
+    appearance_lib.random_outfit(-2)
+  with pytest.raises(ValueError, match='subject'):
+    appearance_lib.look('S2', 3)
+  # The same body and pose in two outfits: the same silhouette up to girth, other colours.
+  pose = standing_pose('S9')
+  cam = camera_lib.default_camera(pose, 64)
+  a, mask_a = people.render_person('S9', pose, cam, return_mask=True, outfit_seed=1)
+  b, mask_b = people.render_person('S9', pose, cam, return_mask=True, outfit_seed=2)
+  inside = (mask_a > 0.99) & (mask_b > 0.99)
+  assert inside.sum() > 100
+  assert np.abs(a[inside].astype(int) - b[inside]).mean() > 20
+  np.testing.assert_array_equal(a, people.render_person('S9', pose, cam, outfit_seed=1))
+
+
+def test_outfit_seeds_follow_the_key_and_the_mode():
+  assert outfit_seed(0, 'S1/standing/wave/0') == outfit_seed(0, 'S1/standing/wave/0') >= 0
+  assert outfit_seed(0, 'S1/standing/wave/0') != outfit_seed(0, 'S1/standing/wave/1')
+  assert outfit_seed(0, 'S1/standing/wave/0') != outfit_seed(1, 'S1/standing/wave/0')
+  assert outfit_seed(0, 'S1/standing/wave/0', 'subject') == -1
+  with pytest.raises(ValueError, match='outfits='):
+    outfit_seed(0, 'S1/standing/wave/0', 'person')
+
+
 def test_builder_images_equal_fresh_renderings(people_data):
   builder, train, test = people_data
   config = builder.builder_config
@@ -161,14 +205,16 @@ def test_builder_images_equal_fresh_renderings(people_data):
       subject = names[ex['subject']]
       assert subject in subjects
       cam = camera_lib.Camera.from_arrays(ex['intrinsics'], ex['extrinsics'], size)
+      assert ex['outfit_seed'] == outfit_seed(config.seed, _key(ex)) >= 0
       fresh = people.render_person(subject, ex['keypoints_3d'], cam,
-                                   supersample=config.supersample)
+                                   supersample=config.supersample,
+                                   outfit_seed=ex['outfit_seed'])
       np.testing.assert_array_equal(ex['image'], fresh)
       np.testing.assert_allclose(ex['keypoints_2d'], people.project(ex['keypoints_3d'], cam),
                                  atol=1e-4)
   # The stored pose is the generator's frame for the stored seeds, under the same key.
   ex = train[0]
-  key = ex['sequence'].decode() if isinstance(ex['sequence'], bytes) else ex['sequence']
+  key = _key(ex)
   subject, posture, behavior, _ = key.split('/')
   assert (ex['behavior_seed'], ex['placement_seed']) == synthetic.example_seeds(config.seed,
                                                                                 key)

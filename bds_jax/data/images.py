@@ -4,7 +4,7 @@ Reference spec §1.8. An `ImageSet` is one split of an image dataset: its per-fr
 (subject, sequence, frame, 2D keypoints) in memory, its images read from the TFDS data source
 on access (decoded PNGs stay on disk, so a split needs no more memory than its keypoints).
 
-One item (`ImageSet.item`) is a pair of frames of the same subject:
+One item (`ImageSet.item`) is a pair of frames of the same person:
   image         (S, S, 3)  the target frame, float32 in [-1, 1]
   stickman      (S, S, 3)  its stickman (bds_jax.imaging.draw_stickman of its 2D keypoints)
   keypoints     (J, 2)     its 2D keypoints / S, in [0, 1] (the adversary's targets); J = 17
@@ -14,7 +14,7 @@ One item (`ImageSet.item`) is a pair of frames of the same subject:
   appearance    the encoder's training input: the target's own image (3 channels; upstream)
                 or its 10 in-plane part crops (30 channels at S / 2^box_factor) when
                 `inplane` is set; from the paired frame instead with appearance_source='other'
-  paired_image, paired_appearance   another frame of the same subject (upstream `map_ids`,
+  paired_image, paired_appearance   another frame of the same person (upstream `map_ids`,
                 shuffled within each person): the appearance source of transfers
   subject, paired_subject, index, paired_index   int32 labels
 
@@ -26,9 +26,10 @@ over processes, so the grain iterator's state is a position and resume is exact.
 
 Image datasets have their own registry (`IMAGE_DATASETS`: name -> 2D keypoint layout): they
 share the TFDS plumbing of `bds_jax.data.sources` (builders, building on first use or from
-`data.manual_dir`) but not its pose-sequence view. A dataset's people are its `subject` labels
-or, for the index datasets (DeepFashion, Market), its `person` ids; a person with a single
-image is paired with itself (upstream had no person ids there: see index_images.py).
+`data.manual_dir`) but not its pose-sequence view. A dataset's people are its `subject` labels,
+on synthetic_people its (subject, outfit_seed) pairs (a subject wears a new outfit in every
+sequence), or, for the index datasets (DeepFashion, Market), its `person` ids; a person with a
+single image is paired with itself (upstream had no person ids there: see index_images.py).
 """
 
 import dataclasses
@@ -81,6 +82,7 @@ class ImageSet:
     extras: the remaining per-frame arrays (keypoints_3d, intrinsics, extrinsics, ...).
     inplane, box_factor: the appearance input is the part crops at S / 2^box_factor.
     appearance_source: 'self' (the target's own image, upstream) or 'other' (the paired frame).
+    persons: (N,) int32 person of each frame, who appearance pairs share (None: `subjects`).
   """
   source: object
   image_size: int
@@ -96,6 +98,7 @@ class ImageSet:
   name: str = ''
   split: str = ''
   layout: imaging.KeypointLayout = imaging.H36M_17
+  persons: np.ndarray | None = None
 
   def __post_init__(self):
     if self.appearance_source not in APPEARANCE_SOURCES:
@@ -105,8 +108,13 @@ class ImageSet:
       raise ValueError(f'{self.name}/{self.split}: keypoints have shape '
                        f'{self.keypoints.shape[1:]}, but its layout {self.layout.name} has '
                        f'{self.layout.num_joints} joints.')
-    self.people = [np.flatnonzero(self.subjects == s) for s in np.unique(self.subjects)]
-    self._person_of = {int(self.subjects[p[0]]): i for i, p in enumerate(self.people)}
+    if self.persons is None:
+      self.persons = self.subjects
+    if self.persons.shape != self.subjects.shape:
+      raise ValueError(f'{self.name}/{self.split}: persons have shape {self.persons.shape}, '
+                       f'subjects {self.subjects.shape}.')
+    self.people = [np.flatnonzero(self.persons == s) for s in np.unique(self.persons)]
+    self._person_of = {int(self.persons[p[0]]): i for i, p in enumerate(self.people)}
 
   def __len__(self) -> int:
     return len(self.subjects)
@@ -121,9 +129,9 @@ class ImageSet:
     return int(frames[rng.integers(len(frames))])
 
   def random_partner(self, index: int, rng: np.random.Generator) -> int:
-    """Another frame of the same subject, uniformly (the frame itself if it is their only one:
+    """Another frame of the same person, uniformly (the frame itself if it is their only one:
     its transfer then is its reconstruction, and the target stays the transfer's truth)."""
-    frames = self.people[self._person_of[int(self.subjects[index])]]
+    frames = self.people[self._person_of[int(self.persons[index])]]
     if len(frames) < 2:
       return int(index)
     j = int(frames[rng.integers(len(frames) - 1)])
@@ -181,6 +189,10 @@ def load_split(data_config, split: str) -> ImageSet:
   else:  # index datasets: person ids (text), numbered in sorted order
     names, subjects = np.unique(text('person'), return_inverse=True)
     subjects, subject_names = subjects.astype(np.int32), tuple(str(n) for n in names)
+  persons = None
+  if 'outfit_seed' in meta[0]:  # synthetic_people: a subject in one outfit is one person
+    pairs = np.stack([subjects.astype(np.int64), stack('outfit_seed').astype(np.int64)], 1)
+    persons = np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int32)
   return ImageSet(
       source=source, image_size=size,
       keypoints=stack('keypoints_2d').astype(np.float32),
@@ -191,7 +203,7 @@ def load_split(data_config, split: str) -> ImageSet:
                                                         'sequence', 'frame')},
       inplane=bool(d.inplane_normalize), box_factor=int(d.box_factor),
       appearance_source=d.appearance_source, name=d.name, split=split,
-      layout=IMAGE_DATASETS[d.name])
+      layout=IMAGE_DATASETS[d.name], persons=persons)
 
 
 def _train_item(images: ImageSet, sampling: str, element, rng):
@@ -211,7 +223,7 @@ def train_dataset(images: ImageSet, batch_size: int, seed: int, sampling: str = 
 
 
 def fixed_pairs(images: ImageSet, num: int, seed: int) -> dict:
-  """A deterministic set of `num` pairs, stacked; targets cycle through the subjects, so
+  """A deterministic set of `num` pairs, stacked; targets cycle through the people, so
   consecutive items show different people (transfer figures roll the batch by one)."""
   rng = np.random.default_rng(seed)
   order = [rng.permutation(p) for p in images.people]

@@ -2,21 +2,27 @@
 
 On real data a transfer (person A's appearance in person B's pose) has no ground truth, so
 Table 5 and the trainer's `eval/transfer_*` can only use another frame of the *same* person.
-On `synthetic_people` the generator draws it: every example stores its 3D pose and camera, and
-`synthetic.people.render_person(A, B's keypoints_3d, B's camera)` is A in B's pose, exactly as
-the dataset would have rendered it.
+On `synthetic_people` the generator draws it: every example stores its 3D pose, camera and
+outfit, and `synthetic.people.render_person(A, B's keypoints_3d, B's camera,
+outfit_seed=A's outfit)` is A in B's pose, exactly as the dataset would have rendered it.
 
 Protocol, on the run's eval split: `num_pairs` seeded pairs (a, b) of frames of different
-subjects. The model (no key: latents = posterior means, no dropout) renders
+people. The model (no key: latents = posterior means, no dropout) renders
 - the transfer: appearance input of frame a, stickman of frame b, scored against the truth
-  render_person(subject of a, pose of b, camera of b);
+  render_person(subject of a, pose of b, camera of b, outfit of a);
 - the reconstruction: frame b's own appearance input and stickman, scored against frame b.
 Naive references, scored against the same truth:
 - `appearance_image`: frame a itself (right person, wrong pose);
 - `stickman`: frame b's stickman;
 - `target_frame`: frame b itself (right pose, wrong person).
 Reported: mean SSIM (on [0, 1] images) and mean L1 (on [-1, 1], the model's range), and the
-number of pairs; when LPIPS weights are given (`bds_jax.models.lpips`, VGG16 v0.1; lower is
+number of pairs, and `l1_person`: L1 on the pixels either person covers in the truth or in
+frame b (coverage-weighted; most of a frame is room, which every row gets nearly right). And
+`code_effect`, whether the model reads its appearance code at all: on those pixels, the mean
+L1 between the transfer and the reconstruction (the same stickman, a's vs b's appearance
+input) beside the mean L1 between their truths (truth vs frame b); and the model's L1 on the
+other pixels (`model_background`), which should not move (the truths do not). A model that
+paints one average person from the stickman alone has a code effect near 0; when LPIPS weights are given (`bds_jax.models.lpips`, VGG16 v0.1; lower is
 better), mean LPIPS too. Everything is seeded, so results are deterministic.
 """
 
@@ -38,7 +44,7 @@ from bds_jax.synthetic import people
 DATASET = 'synthetic_people'
 # (name, what is scored against what): the model rows and the naive references.
 ROWS = ('reconstruction', 'transfer', 'appearance_image', 'stickman', 'target_frame')
-KEYS = ('appearance_a', 'appearance_b', 'stickman_b', 'image_a', 'image_b', 'truth')
+KEYS = ('appearance_a', 'appearance_b', 'stickman_b', 'image_a', 'image_b', 'truth', 'person')
 
 
 def dataset_supersample(data_config) -> int:
@@ -49,31 +55,43 @@ def dataset_supersample(data_config) -> int:
 
 
 def transfer_pairs(images: images_lib.ImageSet, n: int, seed: int):
-  """n seeded (appearance frame a, target frame b) index pairs of different subjects."""
+  """n seeded (appearance frame a, target frame b) index pairs of different people."""
   if len(images.people) < 2:
-    raise ValueError(f'{images.name}/{images.split} has one subject; transfer needs two.')
+    raise ValueError(f'{images.name}/{images.split} has one person; transfer needs two.')
   rng = np.random.default_rng(seed)
   a = rng.integers(len(images), size=n)
-  b = np.array([rng.choice(np.flatnonzero(images.subjects != images.subjects[i])) for i in a],
+  b = np.array([rng.choice(np.flatnonzero(images.persons != images.persons[i])) for i in a],
                np.int64)
   return a, b
 
 
-def true_rendering(images: images_lib.ImageSet, subject: int, target: int,
-                   supersample: int) -> np.ndarray:
-  """uint8 image of `subject` (an index into images.subject_names) in frame `target`'s stored
-  3D pose, seen by its stored camera: what the dataset would hold for that person there."""
+def outfit_seed(images: images_lib.ImageSet, index: int) -> int:
+  """The outfit frame `index` wears (-1: its subject's designed look; builds before 1.1.0)."""
+  seeds = images.extras.get('outfit_seed')
+  return -1 if seeds is None else int(seeds[index])
+
+
+def true_rendering(images: images_lib.ImageSet, person: int, target: int,
+                   supersample: int, return_mask: bool = False):
+  """uint8 image of the person of frame `person` (their body's look and outfit) in frame
+  `target`'s stored 3D pose, seen by its stored camera: what the dataset would hold for that
+  person there. With return_mask, also their coverage (S, S) in [0, 1]."""
   ex = images.extras
   cam = camera_lib.Camera.from_arrays(ex['intrinsics'][target], ex['extrinsics'][target],
                                       images.image_size)
-  return people.render_person(images.subject_names[subject], ex['keypoints_3d'][target], cam,
-                              supersample=supersample)
+  return people.render_person(images.subject_names[images.subjects[person]],
+                              ex['keypoints_3d'][target], cam, supersample=supersample,
+                              outfit_seed=outfit_seed(images, person), return_mask=return_mask)
 
 
 def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
   items_a = [images.item(int(i), int(i)) for i in a]  # only their own fields are used
   items_b = [images.item(int(j), int(j)) for j in b]
   stack = lambda items, k: np.stack([it[k] for it in items])
+  truths = [true_rendering(images, int(i), int(j), supersample, True) for i, j in zip(a, b)]
+  own = [true_rendering(images, int(j), int(j), supersample, True)[1] for j in b]
+  # Where either person covers the frame: the pixels where A's and B's truths can differ.
+  person = np.stack([np.maximum(m, o) for (_, m), o in zip(truths, own)])[..., None]
   # The encoder's input of frame a: its own image or its part crops (item's 'paired_*' is
   # always the partner's own input, whatever data.appearance_source says).
   return {
@@ -82,24 +100,33 @@ def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
       'stickman_b': stack(items_b, 'stickman'),
       'image_a': stack(items_a, 'image'),
       'image_b': stack(items_b, 'image'),
-      'truth': np.stack([images_lib.to_unit_range(
-          true_rendering(images, int(images.subjects[i]), int(j), supersample))
-                         for i, j in zip(a, b)]),
+      'truth': np.stack([images_lib.to_unit_range(t) for t, _ in truths]),
+      'person': person.astype(np.float32),
   }
 
 
-def scores(pred, target) -> dict:
-  """Per-image SSIM (on [0, 1]) and L1 (on [-1, 1]) of [-1, 1] NHWC batches."""
+def region_l1(x, y, weight):
+  """Per-image mean |x - y| over the pixels weighted by `weight` (B, H, W, 1)."""
+  total = jnp.sum(jnp.abs(x - y) * weight, axis=(1, 2, 3))
+  return total / jnp.maximum(x.shape[-1] * jnp.sum(weight, axis=(1, 2, 3)), 1e-6)
+
+
+def scores(pred, target, person=None) -> dict:
+  """Per-image SSIM (on [0, 1]) and L1 (on [-1, 1]) of [-1, 1] NHWC batches, and with
+  `person` weights (B, H, W, 1) the L1 on the person's pixels."""
   unit = lambda x: (x + 1.0) * 0.5
-  return {'ssim': al.ssim(unit(pred), unit(target)),
-          'l1': jnp.mean(jnp.abs(pred - target), axis=(1, 2, 3))}
+  out = {'ssim': al.ssim(unit(pred), unit(target)),
+         'l1': jnp.mean(jnp.abs(pred - target), axis=(1, 2, 3))}
+  if person is not None:
+    out['l1_person'] = region_l1(pred, target, person)
+  return out
 
 
 @functools.lru_cache(maxsize=4)  # one compiled program per model structure
 def _scorer(model_def, with_lpips: bool):
   @jax.jit
   def score(params, lpips_params, appearance_a, appearance_b, stickman_b, image_a, image_b,
-            truth):
+            truth, person):
     model = nnx.merge(model_def, params)
     recon = model(appearance_b, stickman_b)[0]      # no key: latents = means, no dropout
     transfer = model(appearance_a, stickman_b)[0]
@@ -108,7 +135,11 @@ def _scorer(model_def, with_lpips: bool):
     rows = {'reconstruction': ('recon', 'image_b'), 'transfer': ('transfer', 'truth'),
             'appearance_image': ('image_a', 'truth'), 'stickman': ('stickman_b', 'truth'),
             'target_frame': ('image_b', 'truth')}
-    out = {name: scores(images[p], images[t]) for name, (p, t) in rows.items()}
+    out = {name: scores(images[p], images[t], person) for name, (p, t) in rows.items()}
+    out['code_effect'] = {  # only the person's pixels should move; the truths differ only there
+        'model': region_l1(images['transfer'], images['recon'], person),
+        'truth': region_l1(truth, image_b, person),
+        'model_background': region_l1(images['transfer'], images['recon'], 1.0 - person)}
     if with_lpips:  # one VGG16 pass over the six distinct image sets (one copy in the program)
       n = truth.shape[0]
       feats = lpips_lib.features(lpips_params, jnp.concatenate(list(images.values())))
@@ -122,8 +153,8 @@ def _scorer(model_def, with_lpips: bool):
 def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *,
              num_pairs: int, seed: int, batch_size: int, data_sharding=None,
              lpips_params=None) -> dict:
-  """{'num_pairs': n, row: {'ssim': mean, 'l1': mean} for each of ROWS}; rows also have
-  'lpips' when `lpips_params` (bds_jax.models.lpips.load_lpips) are given."""
+  """{'num_pairs': n, row: {'ssim', 'l1', 'l1_person': means} for each of ROWS,
+  'code_effect': {'model', 'truth', 'model_background': mean L1}}; rows also have 'lpips' when `lpips_params` (bds_jax.models.lpips.load_lpips) are given."""
   a, b = transfer_pairs(images, int(num_pairs), seed + 11)
   score = _scorer(model_def, lpips_params is not None)
   lpips_params = jax.device_put(lpips_params)
@@ -136,6 +167,6 @@ def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *
                                 tuple(arrays[k] for k in KEYS), batch_size, data_sharding))
   per_image = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
   out = {'num_pairs': int(len(a))}
-  for name in ROWS:
+  for name in ROWS + ('code_effect',):
     out[name] = {k: float(np.mean(v)) for k, v in per_image[name].items()}
   return out

@@ -243,18 +243,30 @@ def appearance_truth_table(name: str, t: dict) -> str:
   labels = {'reconstruction': 'model: reconstruction of B', 'transfer': 'model: transfer A → B',
             'appearance_image': 'reference: A\'s image', 'stickman': 'reference: B\'s stickman',
             'target_frame': 'reference: B\'s frame (wrong person)'}
+  with_person = 'l1_person' in t['transfer']  # results written before it existed lack it
+  with_lpips = 'lpips' in t['transfer']       # only when LPIPS weights were given
+  columns = ['SSIM', 'L1'] + ['L1, person'] * with_person + ['LPIPS'] * with_lpips
+  keys = ['ssim', 'l1'] + ['l1_person'] * with_person + ['lpips'] * with_lpips
   lines = [f'### {name}: transfer against the true rendering (synthetic_people; new)',
            f'{t["num_pairs"]} eval pairs of different people. Truth: person A rendered in frame '
            'B\'s 3D pose and camera. SSIM on [0, 1] (higher is better), L1 on [-1, 1] (lower '
            'is better). Reconstruction is scored against frame B itself; every other row '
-           'against the truth.', '', '| row | SSIM | L1 |', '|---|---|---|']
-  with_lpips = 'lpips' in t['transfer']
-  if with_lpips:  # only when LPIPS weights were given
+           'against the truth.', '', '| row | ' + ' | '.join(columns) + ' |',
+           '|---' * (len(columns) + 1) + '|']
+  if with_person:
+    lines[1] += (' "L1, person": on the pixels A or B covers (the rest is room, which every '
+                 'row gets nearly right).')
+  if with_lpips:
     lines[1] += ' LPIPS: VGG16, v0.1 (lower is better).'
-    lines[-2:] = ['| row | SSIM | L1 | LPIPS |', '|---|---|---|---|']
   for row, label in labels.items():
-    lpips = f' {_f(t[row]["lpips"], 3)} |' if with_lpips else ''
-    lines.append(f'| {label} | {_f(t[row]["ssim"], 3)} | {_f(t[row]["l1"], 3)} |{lpips}')
+    lines.append(f'| {label} | ' + ' | '.join(_f(t[row][k], 3) for k in keys) + ' |')
+  if 'code_effect' in t:
+    e = t['code_effect']
+    lines += ['', f'Code effect: swapping B\'s appearance input for A\'s moves the model\'s '
+              f'output by L1 {_f(e["model"], 3)} on the person and {_f(e["model_background"], 3)} '
+              f'elsewhere; A\'s and B\'s true images in that pose differ by '
+              f'{_f(e["truth"], 3)} on the person and not elsewhere. Near 0 on the person: the '
+              'model ignores its appearance code.']
   return '\n'.join(lines)
 
 

@@ -40,8 +40,8 @@ def parse_suites(spec: str, eval_config, trainer: str = 'behavior') -> list[str]
     return available
   unknown = [s for s in names if s not in available]
   if unknown or not names:
-    raise ValueError(f'eval_config.suites={spec!r}: unknown suite(s) {unknown} for a {trainer} '
-                     f'run; choose from {available} or "all".')
+    raise ValueError(f'eval_config.suites={spec!r}: unknown suite(s) {unknown} for this '
+                     f'{trainer} run (--workdir); choose from {available} or "all".')
   return names
 
 

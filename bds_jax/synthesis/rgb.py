@@ -24,6 +24,7 @@ from bds_jax import imaging
 from bds_jax import sampling
 from bds_jax import synthetic
 from bds_jax.data import images as images_lib
+from bds_jax.evaluation import appearance_truth
 from bds_jax.evaluation import common
 from bds_jax.models import appearance_losses
 from bds_jax.synthesis import behavior
@@ -61,7 +62,7 @@ def check_images(image_set: images_lib.ImageSet, model_image_size: int, run_path
 
 
 def auto_frames(image_set: images_lib.ImageSet, n: int, seed: int) -> list[int]:
-  """n frames of different subjects where possible (seeded)."""
+  """n frames of different people where possible (seeded)."""
   rng = np.random.default_rng(seed)
   out = []
   for p in rng.permutation(len(image_set.people)):
@@ -117,7 +118,8 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
            Panel('re-enacted poses', poses), Panel('stickmen', images=stickmen),
            Panel('synthesised', images=video)]
     if synthetic_data:
-      truth = people.render_sequence(subject, poses, cam)
+      truth = people.render_sequence(subject, poses, cam,
+                                     outfit_seed=appearance_truth.outfit_seed(image_set, f))
       row.append(Panel(f'true rendering of {subject}', images=truth))
       stats['ssim_to_truth'].append(_ssim(video, truth))
     rows.append(row)

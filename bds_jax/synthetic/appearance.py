@@ -1,8 +1,15 @@
-"""What each synthetic subject looks like: skin, hair, clothes, their textures and build.
+"""What the synthetic people look like: skin, hair, clothes, their textures and build.
 
-Every subject has its own combination, and each wears one texture (stripes, checks, ...) on the
-shirt or the trousers that sticks to the body as it moves. A model that transfers appearance
-wrongly therefore produces visibly wrong clothes, not just a slightly off colour.
+Every subject has its own designed combination (APPEARANCES), and each wears one texture
+(stripes, checks, ...) on the shirt or the trousers that sticks to the body as it moves. A model
+that transfers appearance wrongly therefore produces visibly wrong clothes, not just a slightly
+off colour.
+
+`random_outfit(seed)` draws a look of the same kind from a seed (colours, patterns, sleeves,
+shorts, hair, girth), so a dataset can dress each sequence differently: with only the designed
+looks, a subject's bone lengths name their clothes, and an appearance model learns to paint
+them from the stickman alone instead of reading its appearance code. `look(subject,
+outfit_seed)` is the look a dataset example wears.
 
 Textures are functions of body-attached coordinates: `s`, metres along the body part's axis
 (up the torso from the pelvis, or down a limb from its proximal joint), and `a`, metres of arc
@@ -102,6 +109,59 @@ assert all(a.shirt_pattern in PATTERNS and a.trousers_pattern in PATTERNS
 def appearance(subject) -> Appearance:
   """The look of `subject` (a name in SUBJECTS or an index into it)."""
   return APPEARANCES[checks.resolve(subject, subjects.SUBJECTS, 'subject')]
+
+
+# Skin and hair tones the random outfits choose from.
+_SKINS = ((0.96, 0.80, 0.70), (0.92, 0.74, 0.62), (0.86, 0.66, 0.52), (0.76, 0.55, 0.40),
+          (0.62, 0.43, 0.30), (0.42, 0.28, 0.18), (0.30, 0.20, 0.13))
+_HAIRS = ((0.06, 0.05, 0.05), (0.22, 0.13, 0.07), (0.40, 0.24, 0.12), (0.55, 0.22, 0.08),
+          (0.86, 0.70, 0.36), (0.62, 0.62, 0.62))
+
+
+def _hsv(h: float, s: float, v: float) -> tuple:
+  """RGB of hue h in [0, 1), saturation s, value v."""
+  k = (np.array([5.0, 3.0, 1.0]) + 6.0 * h) % 6.0
+  rgb = v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+  return tuple(float(round(c, 4)) for c in rgb)
+
+
+def _garment(rng: np.random.Generator, patterned: bool) -> tuple:
+  """(base, accent, pattern) of one garment; the accent contrasts in brightness."""
+  value = float(rng.uniform(0.25, 0.95))
+  base = _hsv(rng.uniform(), rng.uniform(0.0, 0.9) if rng.uniform() < 0.85 else 0.0, value)
+  if not patterned:
+    return base, base, 'plain'
+  accent_value = float(rng.uniform(0.05, 0.3)) if value > 0.55 else float(rng.uniform(0.8, 1.0))
+  accent = _hsv(rng.uniform(), rng.uniform(0.0, 0.8), accent_value)
+  return base, accent, str(rng.choice(PATTERNS[1:]))
+
+
+def random_outfit(seed: int) -> Appearance:
+  """A look drawn from `seed` (a non-negative int): the same seed, the same look."""
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    raise ValueError(f'outfit seed {seed!r}: expected a non-negative int.')
+  rng = np.random.default_rng([int(seed), 0x0F17])
+  # Like the designed looks: at most one garment is patterned (most outfits have one).
+  which = rng.choice(3, p=(0.45, 0.45, 0.1))  # shirt, trousers, neither
+  shirt = _garment(rng, which == 0)
+  trousers = _garment(rng, which == 1)
+  return Appearance(
+      skin=_SKINS[rng.integers(len(_SKINS))], hair=_HAIRS[rng.integers(len(_HAIRS))],
+      shoes=_hsv(rng.uniform(), rng.uniform(0.0, 0.6), rng.uniform(0.05, 0.95)),
+      shirt=shirt[0], shirt_accent=shirt[1], shirt_pattern=shirt[2],
+      trousers=trousers[0], trousers_accent=trousers[1], trousers_pattern=trousers[2],
+      long_sleeves=bool(rng.uniform() < 0.5), shorts=bool(rng.uniform() < 0.25),
+      long_hair=bool(rng.uniform() < 0.3), girth=float(round(rng.uniform(0.9, 1.12), 3)))
+
+
+def look(subject, outfit_seed: int = -1) -> Appearance:
+  """What an example wears: `subject`'s designed look when outfit_seed < 0, else
+  random_outfit(outfit_seed) (the subject's body, someone else's clothes)."""
+  designed = appearance(subject)  # checks the name even when the outfit replaces the look
+  if isinstance(outfit_seed, (int, np.integer)) and not isinstance(outfit_seed, bool) \
+      and outfit_seed < 0:
+    return designed
+  return random_outfit(outfit_seed)
 
 
 def pattern(kind: str, s: np.ndarray, a: np.ndarray) -> np.ndarray:

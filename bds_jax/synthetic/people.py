@@ -6,7 +6,8 @@ surface of any body part (exact occlusion), shaded with a Lambert key light fixe
 a fill light from the camera and an ambient term, over a floor with faint 0.5 m tiles, a soft
 contact shadow and a plain wall. Pixels average supersample² rays (anti-aliasing).
 
-Everything is a deterministic NumPy function of (subject, pose, camera, size, supersample):
+Everything is a deterministic NumPy function of (subject, pose, camera, size, supersample,
+outfit_seed):
 a dataset stores the pose and the (float32-rounded) camera, and `render_person` redraws its
 image bit for bit. This is the true image of subject s in any pose, e.g. the pose a model
 re-enacts, against which appearance transfer is scored.
@@ -150,9 +151,9 @@ def _shade(colour, parts, origin, dirs, depth, winner):
     colour[pixels] = part.albedo(points) * light[:, None]
 
 
-def _render(subject, pose, camera, size, supersample):
+def _render(subject, pose, camera, size, supersample, outfit_seed):
   """(colours (H, W, 3) float in [0, 1], coverage (H, W) float)."""
-  look = appearance_lib.appearance(subject)
+  look = appearance_lib.look(subject, outfit_seed)
   pose = _check_pose(pose)
   if not isinstance(camera, camera_lib.Camera):
     raise ValueError(f'camera: expected a bds_jax.synthetic.camera.Camera, got '
@@ -205,7 +206,7 @@ def _render(subject, pose, camera, size, supersample):
 
 
 def render_person(subject, pose, camera: camera_lib.Camera, size=None, supersample: int = 2,
-                  return_mask: bool = False):
+                  return_mask: bool = False, outfit_seed: int = -1):
   """The image of `subject` in world pose `pose`, seen by `camera`.
 
   Args:
@@ -217,19 +218,22 @@ def render_person(subject, pose, camera: camera_lib.Camera, size=None, supersamp
       rescales the camera's intrinsics (the same view, more or fewer pixels).
     supersample: rays per pixel along each axis (anti-aliasing).
     return_mask: also return the person's coverage (H, W) float32 in [0, 1].
+    outfit_seed: -1: the subject's designed look; else the clothes, hair and build of
+      appearance.random_outfit(outfit_seed) (a dataset example's `outfit_seed`).
 
   Returns:
     uint8 (H, W, 3), and the mask when return_mask.
   """
-  colour, coverage = _render(subject, pose, camera, size, supersample)
+  colour, coverage = _render(subject, pose, camera, size, supersample, outfit_seed)
   image = np.round(colour * 255.0).astype(np.uint8)
   return (image, coverage.astype(np.float32)) if return_mask else image
 
 
 def render_sequence(subject, poses, camera: camera_lib.Camera, size=None,
-                    supersample: int = 2) -> np.ndarray:
+                    supersample: int = 2, outfit_seed: int = -1) -> np.ndarray:
   """uint8 (T, H, W, 3): render_person of every pose (T, 17, 3) with one camera."""
   poses = skeleton.check_poses(poses, 'poses')
   if poses.ndim != 3:
     raise ValueError(f'poses: expected (frames, 17, 3), got {poses.shape}.')
-  return np.stack([render_person(subject, p, camera, size, supersample) for p in poses])
+  return np.stack([render_person(subject, p, camera, size, supersample,
+                                 outfit_seed=outfit_seed) for p in poses])

@@ -64,7 +64,7 @@ def train_and_evaluate(config, workdir: str,
   local_batch = sharding.per_process_batch_size(global_batch)
   steps_per_epoch = assembly.steps_per_epoch(len(train_set), global_batch)
   num_steps = assembly.total_steps(config, steps_per_epoch)
-  log.info('%d train frames of %d subjects (%d steps/epoch), %d eval frames; training %d '
+  log.info('%d train frames of %d people (%d steps/epoch), %d eval frames; training %d '
            'steps.', len(train_set), len(train_set.people), steps_per_epoch, len(eval_set),
            num_steps)
   train_iter = iter(images.train_dataset(

@@ -7,9 +7,10 @@ Generated on the fly by bds_jax.synthetic (nothing is downloaded). Builds withou
   train = builder.as_data_source('train')
 
 Each example is one frame of a synthetic_motion sequence (the same keys and seeds as that
-dataset's examples) seen by the sequence's camera. Stored parameters reproduce every image
-exactly: `people.render_person(subject, keypoints_3d, camera.Camera.from_arrays(intrinsics,
-extrinsics, image_size), supersample=config.supersample)`.
+dataset's examples) seen by the sequence's camera, worn by the subject's body in the sequence's
+outfit. Stored parameters reproduce every image exactly: `people.render_person(subject,
+keypoints_3d, camera.Camera.from_arrays(intrinsics, extrinsics, image_size),
+supersample=config.supersample, outfit_seed=outfit_seed)`.
 """
 
 import dataclasses
@@ -36,7 +37,12 @@ class SyntheticPeopleConfig(tfds.core.BuilderConfig):
     repetitions: sequences per (subject, posture, behavior).
     postures, behaviors: the subsets rendered (empty: all).
     supersample: rays per pixel along each axis.
-    seed: dataset seed; sequence and camera seeds derive from it and the sequence key.
+    outfits: 'sequence': every sequence wears its own random outfit
+      (appearance.random_outfit of its `outfit_seed`), so a person is a (subject, outfit) and
+      no body shape names a look; 'subject': each subject always wears their designed look
+      (outfit_seed -1; an appearance model can then learn the five training looks from the
+      bone lengths alone and ignore its appearance code).
+    seed: dataset seed; sequence, camera and outfit seeds derive from it and the sequence key.
   """
   image_size: int = 128
   num_frames: int = 160
@@ -45,13 +51,28 @@ class SyntheticPeopleConfig(tfds.core.BuilderConfig):
   postures: tuple[str, ...] = ()
   behaviors: tuple[str, ...] = ()
   supersample: int = 2
+  outfits: str = 'sequence'
   seed: int = 0
+
+
+OUTFITS = ('sequence', 'subject')
+
+
+def _key_seed(seed: int, key: str, stream: int) -> int:
+  state = np.random.SeedSequence([int(seed), zlib.crc32(key.encode()), stream]).generate_state(1)
+  return int(state[0] >> 1)
 
 
 def camera_seed(seed: int, key: str) -> int:
   """Seed of a sequence's camera, a stable function of the dataset seed and the key."""
-  state = np.random.SeedSequence([int(seed), zlib.crc32(key.encode()), 1]).generate_state(1)
-  return int(state[0] >> 1)
+  return _key_seed(seed, key, 1)
+
+
+def outfit_seed(seed: int, key: str, outfits: str = 'sequence') -> int:
+  """Seed of a sequence's outfit (-1: the subject's designed look)."""
+  if outfits not in OUTFITS:
+    raise ValueError(f'outfits={outfits!r}: expected one of {OUTFITS}.')
+  return _key_seed(seed, key, 2) if outfits == 'sequence' else -1
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -62,8 +83,9 @@ def encode_png(image: np.ndarray) -> bytes:
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Frames of every subject × posture × behavior sequence, rendered as RGB people."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.',
+                   '1.1.0': 'Every sequence wears its own random outfit (`outfit_seed`).'}
   BUILDER_CONFIGS = [
       SyntheticPeopleConfig(
           name='default', description='128 px, 3.2 s sequences, every 10th frame (16 each).',
@@ -98,6 +120,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             'behavior_seed': tfds.features.Scalar(dtype=np.int64),
             'placement_seed': tfds.features.Scalar(dtype=np.int64),
             'camera_seed': tfds.features.Scalar(dtype=np.int64),
+            'outfit_seed': tfds.features.Scalar(dtype=np.int64),
         }),
         supervised_keys=None,
         homepage='https://arxiv.org/abs/2103.04677',
@@ -128,16 +151,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     poses = synthetic.render(subject, posture, behavior, behavior_seed, placement_seed,
                              config.num_frames)
     cam_seed = camera_seed(config.seed, key)
+    outfit = outfit_seed(config.seed, key, config.outfits)
     # Rounded to float32 as stored, so the stored camera redraws the image exactly.
     cam = camera_lib.camera_from_seed(cam_seed, poses, config.image_size).rounded()
     keypoints = camera_lib.project(poses, cam).astype(np.float32)
     labels = {'subject': subject, 'behavior': behavior, 'posture': posture, 'sequence': key,
               'behavior_seed': behavior_seed, 'placement_seed': placement_seed,
-              'camera_seed': cam_seed, 'intrinsics': cam.intrinsics.astype(np.float32),
+              'camera_seed': cam_seed, 'outfit_seed': outfit, 'intrinsics': cam.intrinsics.astype(np.float32),
               'extrinsics': cam.extrinsics.astype(np.float32)}
     for frame in range(0, config.num_frames, config.stride):
       image = people.render_person(subject, poses[frame], cam,
-                                   supersample=config.supersample)
+                                   supersample=config.supersample, outfit_seed=outfit)
       yield f'{key}/{frame}', {
           'image': encode_png(image), 'keypoints_2d': keypoints[frame],
           'keypoints_3d': poses[frame], 'frame': frame, **labels}
