@@ -22,8 +22,9 @@ frame b (coverage-weighted; most of a frame is room, which every row gets nearly
 L1 between the transfer and the reconstruction (the same stickman, a's vs b's appearance
 input) beside the mean L1 between their truths (truth vs frame b); and the model's L1 on the
 other pixels (`model_background`), which should not move (the truths do not). A model that
-paints one average person from the stickman alone has a code effect near 0; when LPIPS weights are given (`bds_jax.models.lpips`, VGG16 v0.1; lower is
-better), mean LPIPS too. Everything is seeded, so results are deterministic.
+paints one average person from the stickman alone has a code effect near 0. When LPIPS
+weights are given (`bds_jax.models.lpips`, VGG16 v0.1; lower is better), mean LPIPS too.
+Everything is seeded, so results are deterministic.
 """
 
 import functools
@@ -154,7 +155,8 @@ def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *
              num_pairs: int, seed: int, batch_size: int, data_sharding=None,
              lpips_params=None) -> dict:
   """{'num_pairs': n, row: {'ssim', 'l1', 'l1_person': means} for each of ROWS,
-  'code_effect': {'model', 'truth', 'model_background': mean L1}}; rows also have 'lpips' when `lpips_params` (bds_jax.models.lpips.load_lpips) are given."""
+  'code_effect': {'model', 'truth', 'model_background': mean L1}}; rows also have 'lpips'
+  when `lpips_params` (bds_jax.models.lpips.load_lpips) are given."""
   a, b = transfer_pairs(images, int(num_pairs), seed + 11)
   score = _scorer(model_def, lpips_params is not None)
   lpips_params = jax.device_put(lpips_params)

@@ -22,7 +22,8 @@ part crops. The posture stream always sees the full-size 3-channel stickman.
 (`PRESETS`; the constructor's defaults are H3.6M's.) Latent scale i = 0 is the bottleneck,
 i = 1 the next finer scale. Per latent scale: mu = Conv3x3(h), log sigma = lo + (hi - lo) ·
 sigmoid(Conv3x3(h)) with `logstd_range` (lo, hi) = (0, 1) as upstream (sigma in (1, e); the
-paper does not say; `sigmoid_logstd=False` gives the raw conv output), z = mu + sigma·eps, and z feeds the encoder's next block, so scale 1 depends on scale 0's z.
+paper does not say; `sigmoid_logstd=False` gives the raw conv output), z = mu + sigma·eps,
+and z feeds the encoder's next block, so scale 1 depends on scale 0's z.
 
 Deviations from upstream, each behaviour-neutral:
   * After the last latent scale upstream's appearance encoder runs three more modules whose

@@ -157,7 +157,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     keypoints = camera_lib.project(poses, cam).astype(np.float32)
     labels = {'subject': subject, 'behavior': behavior, 'posture': posture, 'sequence': key,
               'behavior_seed': behavior_seed, 'placement_seed': placement_seed,
-              'camera_seed': cam_seed, 'outfit_seed': outfit, 'intrinsics': cam.intrinsics.astype(np.float32),
+              'camera_seed': cam_seed, 'outfit_seed': outfit,
+              'intrinsics': cam.intrinsics.astype(np.float32),
               'extrinsics': cam.extrinsics.astype(np.float32)}
     for frame in range(0, config.num_frames, config.stride):
       image = people.render_person(subject, poses[frame], cam,
