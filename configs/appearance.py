@@ -67,10 +67,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.nf_max = 128
   c.model.n_latent_scales = 2
   c.model.dropout_rate = 0.05
-  c.model.sigmoid_logstd = True      # log σ = sigmoid(conv), σ in (1, e), as upstream (the paper is
-                                     # silent); False: log σ = conv, unbounded (on the 64 px demo
-                                     # the KL blew up: NaN within 15 steps once, 5e9 by
-                                     # step 100 another time)
+  c.model.sigmoid_logstd = True      # log σ through a sigmoid into logstd_range, as upstream
+                                     # (the paper is silent); False: log σ = conv, unbounded
+                                     # (on the 64 px demo the KL blew up: NaN within 15 steps
+                                     # once, 5e9 by step 100 another time)
   c.model.logstd_range = (0.0, 1.0)  # log σ = lo + (hi - lo)·sigmoid(conv); (0, 1) is upstream
   c.model.num_keypoints = 17         # the adversary predicts 2·J values (18 for DF / Market)
   c.model.regressor_channels = 128

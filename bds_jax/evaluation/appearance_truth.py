@@ -139,7 +139,7 @@ def _scorer(model_def, with_lpips: bool):
     out = {name: scores(images[p], images[t], person) for name, (p, t) in rows.items()}
     out['code_effect'] = {  # only the person's pixels should move; the truths differ only there
         'model': region_l1(images['transfer'], images['recon'], person),
-        'truth': region_l1(truth, image_b, person),
+        'truth': out['target_frame']['l1_person'],  # truth vs frame b, on the person
         'model_background': region_l1(images['transfer'], images['recon'], 1.0 - person)}
     if with_lpips:  # one VGG16 pass over the six distinct image sets (one copy in the program)
       n = truth.shape[0]
