@@ -16,12 +16,13 @@ The legacy (pre-1.6, non-zip) format is not read without PyTorch.
 """
 
 import collections
-import io
 import os
 import pickle
 import zipfile
 
 import numpy as np
+
+from bds_jax import safe_pickle
 
 # torch storage class name -> numpy dtype (little-endian, as torch.save writes on x86 and ARM).
 _STORAGE_DTYPES = {
@@ -32,7 +33,7 @@ _STORAGE_DTYPES = {
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
   """A .pth file asked for something other than tensors, dicts and plain values."""
 
 
@@ -50,21 +51,35 @@ class _Storage:
     self.bfloat16 = bfloat16
 
 
+def _ints(values, what: str) -> tuple[int, ...]:
+  if not isinstance(values, (tuple, list)) or not all(
+      isinstance(v, int) and not isinstance(v, bool) for v in values):
+    raise UnsafePickleError(f'a tensor {what} that is not a tuple of integers: {values!r:.100}')
+  return tuple(values)
+
+
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
                        backward_hooks=None, metadata=None):
+  """A tensor as a copy of its view into `storage`; the view is checked to lie inside the
+  storage (offset, sizes and strides, as torch checks them) before any is made."""
   del requires_grad, backward_hooks, metadata
   if not isinstance(storage, _Storage):
     raise UnsafePickleError('a tensor whose storage is not a storage record')
   flat = storage.array
-  size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-  if size:
-    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
-    if any(n == 0 for n in size):
-      return np.zeros(size, flat.dtype)
-    if storage_offset < 0 or last >= flat.size or min(stride) < 0:
-      raise UnsafePickleError(f'a tensor of size {size} and stride {stride} at offset '
-                              f'{storage_offset} runs past its storage ({flat.size} elements)')
-  out = np.lib.stride_tricks.as_strided(flat[storage_offset:], size,
+  (offset,), size, stride = _ints((storage_offset,), 'offset'), _ints(size, 'size'), _ints(
+      stride, 'stride')
+  numel = int(np.prod(size, dtype=object)) if size else 1
+  if (len(size) != len(stride) or offset < 0 or min(size + stride, default=0) < 0
+      or offset + (numel > 0) > flat.size
+      or (numel and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= flat.size)
+      or numel > flat.size):
+    # numel > storage: overlapping strides (an expanded view), which a state dict never holds.
+    raise UnsafePickleError(f'a tensor of size {size} and stride {stride} at offset {offset} '
+                            f'does not fit its storage ({flat.size} elements)')
+  if not numel:
+    return np.zeros(size, flat.dtype)
+  stride = tuple(s if n > 1 else 0 for n, s in zip(size, stride))  # unused strides: any value
+  out = np.lib.stride_tricks.as_strided(flat[offset:], size,
                                         tuple(s * flat.itemsize for s in stride)).copy()
   if storage.bfloat16:  # bfloat16 bits are the top half of a float32
     out = (out.astype(np.uint32) << 16).view(np.float32)
@@ -76,18 +91,19 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
   return data
 
 
+# (The functions are wrapped so that a BUILD on them cannot set their attributes.)
 _ALLOWED = {
     ('collections', 'OrderedDict'): collections.OrderedDict,
-    ('torch._utils', '_rebuild_tensor_v2'): _rebuild_tensor_v2,
-    ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
+    ('torch._utils', '_rebuild_tensor_v2'): safe_pickle.Global(_rebuild_tensor_v2),
+    ('torch._utils', '_rebuild_parameter'): safe_pickle.Global(_rebuild_parameter),
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(safe_pickle.HardenedUnpickler):
   """Unpickles a torch `data.pkl`, building numpy arrays; refuses every other global."""
 
   def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, path: str):
-    super().__init__(io.BytesIO(data))
+    super().__init__(data)
     self._archive, self._prefix, self._path = archive, prefix, path
 
   def find_class(self, module, name):
@@ -138,6 +154,13 @@ def _read_restricted(path: str):
 def _read_with_torch(path: str):
   import torch  # pylint: disable=g-import-not-at-top
   obj = torch.load(path, map_location='cpu', weights_only=True)
+  for name, v in obj.items() if isinstance(obj, dict) else ():
+    if isinstance(v, torch.Tensor):  # torch accepts these views; a state dict never holds one
+      elems = v.untyped_storage().nbytes() // v.element_size()
+      if v.numel() > elems or v.storage_offset() + (v.numel() > 0) > elems:
+        raise UnsafePickleError(f'tensor {name} of size {tuple(v.shape)} and stride '
+                                f'{v.stride()} at offset {v.storage_offset()} does not fit its '
+                                f'storage ({elems} elements)')
   return {k: v.detach().float().numpy() if v.dtype == torch.bfloat16 else v.detach().numpy()
           for k, v in obj.items()} if isinstance(obj, dict) else obj
 
@@ -152,16 +175,25 @@ def _torch_available() -> bool:
 
 def load_state_dict(path: str, use_torch: bool | None = None) -> dict[str, np.ndarray]:
   """{name: array} of a `.pth` state dict (see module docstring). None: torch if installed."""
+  path = str(path)
   if not os.path.isfile(path):
     raise FileNotFoundError(f'PyTorch checkpoint {path} does not exist.')
   if use_torch is None:
     use_torch = _torch_available()
   try:
     obj = _read_with_torch(path) if use_torch else _read_restricted(path)
-  except pickle.UnpicklingError as e:
-    if isinstance(e, UnsafePickleError):
-      raise
-    raise UnsafePickleError(f'{path}: refused by the safe loader: {e}') from e
+  except (FileNotFoundError, PermissionError, IsADirectoryError):
+    raise
+  except pickle.UnpicklingError as e:  # refused (ours or torch's weights_only loader)
+    msg = str(e) if isinstance(e, UnsafePickleError) else f'refused by the safe loader: {e}'
+    raise UnsafePickleError(msg if path in msg else f'{path}: {msg}') from None
+  # A truncated or damaged archive fails in many ways (BadZipFile, OSError, zlib.error,
+  # EOFError, struct.error, TypeError from a malformed call, torch's RuntimeError, ...).
+  except Exception as e:  # pylint: disable=broad-except
+    msg = f'{type(e).__name__}: {e}'[:400]
+    raise ValueError(msg if path in msg and isinstance(e, ValueError) else
+                     f'{path}: cannot read this PyTorch file (truncated or damaged?): {msg}'
+                     ) from e
   if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
     raise ValueError(f'{path} does not hold a state dict (a dict of named tensors), but a '
                      f'{type(obj).__name__}.')
