@@ -109,7 +109,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.evals = ml_collections.ConfigDict()
   c.evals.eval = dict(type='batch_means', fn='eval_step', data='eval', prefix='eval/',
-                      inputs=('image', 'stickman', 'keypoints', 'appearance',
+                      inputs=('image', 'stickman', 'appearance', 'appearance_keypoints',
                               'paired_appearance'),
                       every_steps=c.get_ref('eval_every_steps'))
   c.evals.figure = dict(type='appearance_figure', data='figure', prefix='',

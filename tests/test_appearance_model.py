@@ -145,7 +145,8 @@ def tiny():
   batch = {'image': image, 'appearance': image,
            'stickman': jnp.asarray(np.where(rng.uniform(size=(B, S, S, 3)) > 0.8, 1.0, -1.0),
                                    jnp.float32),
-           'keypoints': jnp.asarray(rng.uniform(size=(B, J, 2)), jnp.float32)}
+           'appearance_keypoints': jnp.asarray(rng.uniform(size=(B, J, 2)),
+                                               jnp.float32)}
   return model_def, nnx.to_pure_dict(params), reg_def, nnx.to_pure_dict(reg_params), batch
 
 
@@ -383,12 +384,12 @@ def test_main_loss_gradients_adversary_and_frozen_regressor(tiny, train_step):
   run = lambda b, k=key: step(params, opt, reg_params, gamma, i, b, k)
 
   # Far targets: L_reg > 1.2 is clamped, so the step has no adversarial gradient.
-  far = dict(batch, keypoints=batch['keypoints'] + 10.0)
+  far = dict(batch, appearance_keypoints=batch['appearance_keypoints'] + 10.0)
   _, aux_far, grads_far, _, _, _ = run(far)
   assert float(aux_far['regressor_loss']) > 1.2
   # Targets near the regressor's prediction (the means do not depend on them): active.
   pred = nnx.merge(reg_def, reg_params)(aux_far['means'])
-  near = dict(batch, keypoints=pred + 0.05)
+  near = dict(batch, appearance_keypoints=pred + 0.05)
   loss, aux, grads, reg_grads, _, _ = run(near)
   assert float(aux['regressor_loss']) < 1.2 and float(aux['kl']) > 0
   assert set(aux) >= {'ll_l1', 'll_ssim', 'likelihood', 'kl', 'regressor_loss'}
@@ -414,7 +415,7 @@ def test_regressor_loss_trains_regressor_only(tiny, evaluated):
   means = evaluated[1]
   loss_fn = functools.partial(al.regressor_loss, reg_def=reg_def)
   g_reg, g_means = jax.jit(jax.grad(loss_fn, argnums=(0, 1)))(reg_params, means,
-                                                               batch['keypoints'])
+                                                               batch['appearance_keypoints'])
   _assert_all_grads(g_reg, 'regressor')
   assert all(float(jnp.abs(g).max()) == 0.0 for g in g_means)
 
@@ -422,7 +423,8 @@ def test_regressor_loss_trains_regressor_only(tiny, evaluated):
 def test_few_steps_lower_the_main_loss(tiny, train_step):
   model_def, params, _, reg_params, batch = tiny
   step, opt = train_step
-  far = dict(batch, keypoints=batch['keypoints'] + 10.0)  # adversary clamped: a constant
+  # Adversary clamped: a constant.
+  far = dict(batch, appearance_keypoints=batch['appearance_keypoints'] + 10.0)
   key = jax.random.key(5, impl='rbg')  # the same dropout and noise every step
   args = (reg_params, jnp.float32(1e-3), jnp.int32(10), far, key)
   losses = []

@@ -61,6 +61,12 @@ def test_pairs_are_one_person_two_frames(smoke):
     for k in ('image', 'stickman', 'appearance', 'paired_image', 'paired_appearance'):
       assert pairs[k].dtype == np.float32 and -1 <= pairs[k].min() and pairs[k].max() <= 1, k
     assert 0 <= pairs['keypoints'].min() and pairs['keypoints'].max() <= 1
+    # The adversary's targets are the keypoints of the frame the code sees: the target's own
+    # with appearance_source='self', the partner's with 'other' (never the target's then).
+    i, j = int(pairs['index'][0]), int(pairs['paired_index'][0])
+    for source, frame in (('self', i), ('other', j)):
+      item = dataclasses.replace(split, appearance_source=source).item(i, j)
+      np.testing.assert_array_equal(item['appearance_keypoints'], split.keypoints[frame] / 64)
     assert pairs['stickman'].max() > 0 > pairs['stickman'].min()  # lines on a -1 background
   # The target is the indexed frame itself; the pair is another frame of that person.
   np.testing.assert_array_equal(
@@ -105,6 +111,33 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
   assert float(a['gamma']) > 0
 
 
+def test_adversary_regresses_the_keypoints_of_the_frame_it_encodes(smoke):
+  """The regressor and the adversarial term see the encoded frame's keypoints: the target's
+  keypoints (another frame with appearance_source='other') change nothing in a step."""
+  c = smoke
+  c.model.image_size, c.model.bottleneck_factor = 16, 3  # tiny: fast to compile
+  c.data.inplane_normalize = False
+  c.loss.n_init_batches = 0
+  setup, state = appearance_step.build(c, 40)
+  rng = np.random.default_rng(1)
+  image = np.tanh(rng.standard_normal((2, 16, 16, 3))).astype(np.float32)
+  batch = {'image': image, 'appearance': image,
+           'stickman': np.where(rng.uniform(size=(2, 16, 16, 3)) > 0.8, 1.0, -1.0).astype(
+               np.float32),
+           'keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32),
+           'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32)}
+  step = jax.jit(functools.partial(appearance_step.train_step, setup))
+  base = jax.device_get(step(state, batch))
+  moved_target = jax.device_get(step(state, dict(batch, keypoints=batch['keypoints'] + 0.3)))
+  moved_code = jax.device_get(step(state, dict(
+      batch, appearance_keypoints=batch['appearance_keypoints'] + 0.3)))
+  for x, y in zip(jax.tree.leaves(base), jax.tree.leaves(moved_target)):
+    np.testing.assert_array_equal(x, y)
+  assert any(np.any(x != y) for x, y in zip(jax.tree.leaves(base[0]['reg']),
+                                            jax.tree.leaves(moved_code[0]['reg'])))
+  assert base[1]['regressor_loss'] != moved_code[1]['regressor_loss']
+
+
 def test_main_update_leaves_the_regressor_alone(smoke):
   """With no regressor steps, one train step changes the model and nothing of the regressor,
   and its update is Adam's on the gradient of main_loss (the step shares one encoder pass
@@ -120,7 +153,7 @@ def test_main_update_leaves_the_regressor_alone(smoke):
   batch = {'image': image, 'appearance': image,
            'stickman': np.where(rng.uniform(size=(2, 16, 16, 3)) > 0.8, 1.0, -1.0).astype(
                np.float32),
-           'keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32)}
+           'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32)}
   before = jax.device_get(state)
   after, metrics = jax.jit(functools.partial(appearance_step.train_step, setup))(state, batch)
   after = jax.device_get(after)

@@ -7,13 +7,15 @@ on access (decoded PNGs stay on disk, so a split needs no more memory than its k
 One item (`ImageSet.item`) is a pair of frames of the same person:
   image         (S, S, 3)  the target frame, float32 in [-1, 1]
   stickman      (S, S, 3)  its stickman (bds_jax.imaging.draw_stickman of its 2D keypoints)
-  keypoints     (J, 2)     its 2D keypoints / S, in [0, 1] (the adversary's targets); J = 17
-                           (synthetic_people, human36m_frames) or 18 (deepfashion, market1501),
-                           in the dataset's layout (IMAGE_DATASETS, bds_jax/imaging/layouts.py);
-                           missing joints are negative
+  keypoints     (J, 2)     its 2D keypoints / S, in [0, 1]; J = 17 (synthetic_people,
+                           human36m_frames) or 18 (deepfashion, market1501), in the dataset's
+                           layout (IMAGE_DATASETS, bds_jax/imaging/layouts.py); missing joints
+                           are negative
   appearance    the encoder's training input: the target's own image (3 channels; upstream)
                 or its 10 in-plane part crops (30 channels at S / 2^box_factor) when
                 `inplane` is set; from the paired frame instead with appearance_source='other'
+  appearance_keypoints (J, 2) the keypoints of the frame `appearance` shows: the adversary's
+                targets (its code can only hide the posture of the frame it encodes)
   paired_image, paired_appearance   another frame of the same person (upstream `map_ids`,
                 shuffled within each person): the appearance source of transfers
   subject, paired_subject, index, paired_index   int32 labels
@@ -156,6 +158,8 @@ class ImageSet:
                                                         layout=self.layout)),
         'keypoints': (self.keypoints[index] / s).astype(np.float32),
         'appearance': own if self.appearance_source == 'self' else paired,
+        'appearance_keypoints': (self.keypoints[index if self.appearance_source == 'self'
+                                                else partner] / s).astype(np.float32),
         'paired_image': to_unit_range(other),
         'paired_appearance': paired,
         'subject': np.int32(self.subjects[index]),

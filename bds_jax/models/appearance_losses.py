@@ -173,7 +173,9 @@ def loss_from_codes(params, codes, reg_params, vgg_weights, gamma, step, batch, 
   kl_weight = jnp.where(step >= cfg.n_init_batches, gamma, 0.0)
   loss = ll + kl_weight * kl
   reg = nnx.merge(reg_def, jax.lax.stop_gradient(reg_params))
-  reg_loss = keypoint_l2(reg(means), batch['keypoints'])
+  # The keypoints of the frame the code was made from: with appearance_source='other' that is
+  # not the target, and regressing the target's would only reward hiding who the person is.
+  reg_loss = keypoint_l2(reg(means), batch['appearance_keypoints'])
   loss = loss - cfg.adversary_weight * adversarial_term(reg_loss, cfg.adversary_clamp)
   aux.update(likelihood=ll, kl=kl, kl_weight=kl_weight, regressor_loss=reg_loss,
              logstd=jnp.mean(jnp.stack([jnp.mean(s) for s in logstds])),
@@ -192,7 +194,8 @@ def main_loss(params, reg_params, vgg_weights, gamma, step, batch, key, *, model
     vgg_weights: bds_jax.models.vgg.load_vgg19(...) output, or None for pixel L1 + SSIM.
     gamma: the KL multiplier (float32 scalar); step: completed updates (int scalar).
     batch: 'image' (B, S, S, 3) target in [-1, 1], 'appearance' (the encoder input: the image
-      itself or its part crops), 'stickman' (B, S, S, 3), 'keypoints' (B, J, 2) in [0, 1].
+      itself or its part crops), 'stickman' (B, S, S, 3), 'appearance_keypoints' (B, J, 2) in
+      [0, 1]: the keypoints of the frame 'appearance' shows (the adversary's targets).
     key: dropout and posterior noise (split into the encoder's and the decoder's keys).
   Returns:
     (loss, aux): aux holds the named likelihood terms, 'likelihood', 'kl', 'kl_weight',

@@ -32,7 +32,7 @@ from flax import nnx
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import build as model_build
 
-TRAIN_INPUTS = ('image', 'stickman', 'keypoints', 'appearance')
+TRAIN_INPUTS = ('image', 'stickman', 'appearance', 'appearance_keypoints')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +129,7 @@ def train_step(setup: Setup, state: dict, batch: dict, vgg_weights=None):
   if setup.regressor_steps:
     means = [jax.lax.stop_gradient(m) for m in codes[0]]
     reg_params, reg_opt, reg_losses = regressor_update(setup, reg_params, reg_opt, means,
-                                                       batch['keypoints'])
+                                                       batch['appearance_keypoints'])
     metrics['regressor_train_loss'] = reg_losses[-1]
     finite &= jnp.all(jnp.isfinite(reg_losses))
 
@@ -173,7 +173,7 @@ def eval_step(setup: Setup, state: dict, batch: dict):
       'transfer_l1': jnp.mean(jnp.abs(transfer - batch['image'])),
       'transfer_ssim': jnp.mean(al.ssim(unit(transfer), unit(batch['image']))),
       'kl': al.latent_kl(means, logstds),
-      'regressor_loss': al.keypoint_l2(reg(means), batch['keypoints']),
+      'regressor_loss': al.keypoint_l2(reg(means), batch['appearance_keypoints']),
   }
 
 
