@@ -88,6 +88,8 @@ def validate(config):
       bad = 'must be positive integers'
     elif (leaf == 'lr' or leaf.endswith('_lr')) and not (isinstance(v, (int, float)) and v > 0):
       bad = 'must be a positive number'
+    elif leaf == 'adversary_clamp' and not (isinstance(v, (int, float)) and v >= 0):
+      bad = 'must be >= 0 (0: the chance level of the training keypoints)'
     if bad:
       raise errors.ConfigError(f'--config.{field}={v!r}: {bad}.')
   if config.get('num_steps', 1) == 0 and not config.get('num_epochs', 1) > 0:
@@ -162,8 +164,9 @@ def open_for_training(config, workdir: str) -> runs.Run:
     # Nothing trained yet (a first attempt failed early): start afresh with this config.
     log.warning('%s holds no checkpoint yet; starting it again with the new config (%s).',
                 run.path, ', '.join(unsafe))
-    if jax.process_index() == 0 and os.path.exists(run.normalization_path):
-      os.remove(run.normalization_path)  # derived from the old data settings; refitted
+    for name in runs.DERIVED_FILES if jax.process_index() == 0 else ():
+      if os.path.exists(os.path.join(run.path, name)):
+        os.remove(os.path.join(run.path, name))  # derived from the old data settings; refitted
     run.write_config(config)
     return run
   if unsafe:

@@ -44,11 +44,15 @@ from bds_jax import errors
 from bds_jax import run_lock
 from bds_jax import sharding
 from bds_jax.data.normalization import Normalizer
+from bds_jax.models import appearance_losses
 from bds_jax.models import build
 from bds_jax.sampling import Sampler
 
 CONFIG_FILE = 'config.json'
 NORMALIZATION_FILE = 'normalization.json'
+ADVERSARY_CHANCE_FILE = 'adversary_chance.json'  # appearance runs: the adversary's clamp
+# Files derived from the data at creation, refitted when a run without checkpoints restarts.
+DERIVED_FILES = (NORMALIZATION_FILE, ADVERSARY_CHANCE_FILE)
 CHECKPOINT_DIR = 'checkpoints'
 FLOW_DIR = 'flow'
 DIFFUSION_DIR = 'diffusion'
@@ -306,6 +310,27 @@ class Run:
     if jax.process_index() == 0:
       normalizer.save(self.normalization_path)
     return normalizer
+
+  def load_or_compute_adversary_chance(self, keypoints) -> float:
+    """The appearance adversary's chance level on the training `keypoints` (N, J, 2) in
+    [0, 1]: read from the run, or computed and stored (process 0) on its first start, so a
+    resumed run keeps the clamp it was trained with."""
+    path = os.path.join(self.path, ADVERSARY_CHANCE_FILE)
+    if os.path.exists(path):
+      try:
+        with open(path) as f:
+          return float(json.load(f)['chance'])
+      except (ValueError, KeyError, TypeError) as e:
+        raise errors.InputError(f'{path} is damaged ({e}); delete it to recompute it from the '
+                              'training keypoints.') from None
+    chance = round(appearance_losses.chance_keypoint_l2(keypoints), 6)
+    if jax.process_index() == 0:
+      with open(path + '.tmp', 'w') as f:
+        json.dump({'chance': chance, 'frames': int(len(keypoints)),
+                   'what': 'keypoint_l2 of predicting the mean training pose for every frame'},
+                  f, indent=2)
+      os.replace(path + '.tmp', path)
+    return chance
 
   # ------------------------------------------------------------------------------ checkpoints
   def checkpointer(self, keep: int = 3, create: bool = True) -> checkpointing.Checkpointer:

@@ -76,6 +76,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.regressor_channels = 128
   c.model.regressor_hidden = 128
   c.model.compute_dtype = 'float32'  # or 'bfloat16': bf16 convolutions, float32 params/optimizer
+  c.model.disc_channels = 32         # the patch discriminator (used when loss.gan_weight or
+  c.model.disc_layers = 3            # loss.feature_matching_weight > 0): first width, strided convs
 
   c.loss = ml_collections.ConfigDict()
   c.loss.vgg_weights = ''            # npz of VGG19 features; '' = pixel L1 + SSIM (not upstream)
@@ -88,14 +90,28 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.loss.gamma_step = 1e-5           # dual-ascent step size
   c.loss.adversary_weight = 1.0      # gamma_C [P]: 1 (H3.6M, Market), 5 (DeepFashion); the code's
                                      # 4 never acted (its adversary had no gradient, spec §4.3)
-  c.loss.adversary_clamp = 1.2
+  c.loss.adversary_clamp = 0.0       # the adversarial term is min(L_reg, clamp); 0: the chance
+                                     # level, the error of predicting the training keypoints'
+                                     # mean pose (computed before training, stored in the run
+                                     # as adversary_chance.json), so the encoder is never paid
+                                     # for making the regressor worse than chance. Upstream's
+                                     # 1.2 never acted (its adversary had no gradient).
   c.loss.regressor_steps = 5         # regressor updates per main step
+  c.loss.person_weight = 1.0         # the likelihood counts the person's pixels (a silhouette
+                                     # drawn from the target's keypoints, any dataset) this many
+                                     # times; 1: every pixel alike (upstream)
+  c.loss.gan_weight = 0.0            # conditional patch discriminator, hinge loss (new; 0: none,
+                                     # as upstream); bds_jax/models/discriminator.py
+  c.loss.feature_matching_weight = 0.0  # L1 between its features of output and image
 
   c.optim = ml_collections.ConfigDict()
   c.optim.lr = 5e-4                  # decays linearly to 0 over whole epochs covering num_steps
   c.optim.b1 = 0.5
   c.optim.b2 = 0.9
   c.optim.regressor_lr = 1e-3        # Adam with PyTorch's default betas (0.9, 0.999)
+  c.optim.disc_lr = 2e-4             # the discriminator's Adam (constant rate)
+  c.optim.disc_b1 = 0.5
+  c.optim.disc_b2 = 0.999
 
   c.num_steps = 150_000              # upstream end_iteration
   c.log_every_steps = 100

@@ -6,6 +6,7 @@ and its resume share one compiled program through the session's persistent cache
 
 import dataclasses
 import functools
+import json
 import os
 
 import imageio.v3 as iio
@@ -16,6 +17,7 @@ import pytest
 
 from bds_jax import runs
 from bds_jax.data import images
+from bds_jax.evaluation import appearance_truth
 from bds_jax.models import appearance_losses as al
 from bds_jax.train import appearance as trainer
 from bds_jax.train import appearance_step
@@ -75,6 +77,14 @@ def test_pairs_are_one_person_two_frames(smoke):
       batch['paired_image'][0], images.to_unit_range(train.image(batch['paired_index'][0])))
   # Figures transfer to another person.
   assert test.persons[fixed['index'][0]] != test.persons[fixed['index'][1]]
+  # The person mask, drawn from the keypoints alone, covers the rendered person (the truth
+  # renderer's own mask) with a margin, not the whole frame.
+  supersample = appearance_truth.dataset_supersample(smoke.data)
+  for i in range(0, len(train), 7):
+    mask = train.item(i, i)['person_mask'][..., 0]
+    person = appearance_truth.true_rendering(train, i, i, supersample, True)[1] > 0.5
+    assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0.0, 1.0}
+    assert mask[person].mean() > 0.95 and mask.sum() < 2.5 * person.sum(), i
 
 
 def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
@@ -94,6 +104,11 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
   np.testing.assert_array_equal(tb[('figure', 30)][..., :3], figure[..., :3])
   stored = runs.read_config(str(tmp_path / 'full'), 'appearance')
   assert stored.loss.likelihood == 'l1_ssim'  # no VGG weights: recorded
+  # The adversary's clamp (loss.adversary_clamp=0): the chance level of the training
+  # keypoints, computed before training and stored in the run.
+  train = images.load_split(c.data, 'train')
+  chance = json.loads((tmp_path / 'full' / runs.ADVERSARY_CHANCE_FILE).read_text())['chance']
+  np.testing.assert_allclose(chance, al.chance_keypoint_l2(train.keypoints / 64), rtol=1e-5)
   loaded = runs.Run(str(tmp_path / 'full')).load_appearance()
   assert loaded.step == 30
   for x, y in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(full.state['params'])):
@@ -118,7 +133,7 @@ def test_adversary_regresses_the_keypoints_of_the_frame_it_encodes(smoke):
   c.model.image_size, c.model.bottleneck_factor = 16, 3  # tiny: fast to compile
   c.data.inplane_normalize = False
   c.loss.n_init_batches = 0
-  setup, state = appearance_step.build(c, 40)
+  setup, state = appearance_step.build(c, 40, chance=0.5)
   rng = np.random.default_rng(1)
   image = np.tanh(rng.standard_normal((2, 16, 16, 3))).astype(np.float32)
   batch = {'image': image, 'appearance': image,
@@ -146,7 +161,7 @@ def test_main_update_leaves_the_regressor_alone(smoke):
   c.model.image_size, c.model.bottleneck_factor = 16, 3  # tiny: fast to compile
   c.data.inplane_normalize = False
   c.loss.n_init_batches = 0
-  setup, state = appearance_step.build(c, 40)
+  setup, state = appearance_step.build(c, 40, chance=0.5)
   setup = dataclasses.replace(setup, regressor_steps=0)
   rng = np.random.default_rng(0)
   image = np.tanh(rng.standard_normal((2, 16, 16, 3))).astype(np.float32)
@@ -177,3 +192,24 @@ def test_main_update_leaves_the_regressor_alone(smoke):
   lr = float(setup.lr_schedule(0))  # Adam's first step moves each weight by about lr
   for x, y in zip(jax.tree.leaves(after['params']), jax.tree.leaves(expected)):
     np.testing.assert_allclose(x, y, rtol=0, atol=0.01 * lr)
+
+
+def test_the_adversarial_term_is_flat_beyond_chance(smoke):
+  """By default the clamp is the chance level (the mean-pose error), so the encoder gains
+  nothing from making the regressor worse than chance; an explicit clamp still overrides."""
+  rng = np.random.default_rng(0)
+  kp = rng.uniform(size=(500, 17, 2))
+  mean_pose_error = np.mean(np.linalg.norm((kp - kp.mean(0)).reshape(500, -1), axis=-1))
+  chance = al.chance_keypoint_l2(kp)
+  np.testing.assert_allclose(chance, mean_pose_error, rtol=1e-12)
+  assert smoke.loss.adversary_clamp == 0
+  assert appearance_step.loss_config(smoke, chance).adversary_clamp == chance
+  smoke.loss.adversary_clamp = 0.9
+  assert appearance_step.loss_config(smoke, chance).adversary_clamp == 0.9
+  smoke.loss.adversary_clamp = 0.0
+  with pytest.raises(ValueError, match='chance level'):
+    appearance_step.loss_config(smoke)
+  grad = jax.grad(al.adversarial_term)
+  for reg_loss in (chance + 1e-3, chance + 0.5, 5.0):  # beyond chance: no gradient at all
+    assert float(grad(reg_loss, chance)) == 0.0
+  assert float(grad(chance - 1e-3, chance)) == 1.0

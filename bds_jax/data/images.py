@@ -16,6 +16,8 @@ One item (`ImageSet.item`) is a pair of frames of the same person:
                 `inplane` is set; from the paired frame instead with appearance_source='other'
   appearance_keypoints (J, 2) the keypoints of the frame `appearance` shows: the adversary's
                 targets (its code can only hide the posture of the frame it encodes)
+  person_mask   (S, S, 1)  a rough silhouette of the target drawn from its keypoints
+                           (imaging.body_mask): the likelihood's person weighting
   paired_image, paired_appearance   another frame of the same person (upstream `map_ids`,
                 shuffled within each person): the appearance source of transfers
   subject, paired_subject, index, paired_index   int32 labels
@@ -160,6 +162,8 @@ class ImageSet:
         'appearance': own if self.appearance_source == 'self' else paired,
         'appearance_keypoints': (self.keypoints[index if self.appearance_source == 'self'
                                                 else partner] / s).astype(np.float32),
+        'person_mask': imaging.body_mask(self.keypoints[index], s,
+                                         layout=self.layout)[..., None],
         'paired_image': to_unit_range(other),
         'paired_appearance': paired,
         'subject': np.int32(self.subjects[index]),

@@ -112,14 +112,27 @@ def region_l1(x, y, weight):
   return total / jnp.maximum(x.shape[-1] * jnp.sum(weight, axis=(1, 2, 3)), 1e-6)
 
 
+def gradient_energy(x, weight):
+  """Per-image sum of squared horizontal and vertical differences, weighted by `weight`
+  (B, H, W, 1) at the pixel each difference ends on."""
+  dx, dy = x[:, :, 1:] - x[:, :, :-1], x[:, 1:] - x[:, :-1]
+  return (jnp.sum(jnp.square(dx) * weight[:, :, 1:], axis=(1, 2, 3))
+          + jnp.sum(jnp.square(dy) * weight[:, 1:], axis=(1, 2, 3)))
+
+
 def scores(pred, target, person=None) -> dict:
   """Per-image SSIM (on [0, 1]) and L1 (on [-1, 1]) of [-1, 1] NHWC batches, and with
-  `person` weights (B, H, W, 1) the L1 on the person's pixels."""
+  `person` weights (B, H, W, 1) the L1 and SSIM on the person's pixels and the sharpness
+  there: pred's image-gradient energy over target's (1: as sharp; a blur is below 1, so a
+  mean colour cannot pass for a good L1)."""
   unit = lambda x: (x + 1.0) * 0.5
   out = {'ssim': al.ssim(unit(pred), unit(target)),
          'l1': jnp.mean(jnp.abs(pred - target), axis=(1, 2, 3))}
   if person is not None:
     out['l1_person'] = region_l1(pred, target, person)
+    out['ssim_person'] = al.ssim(unit(pred), unit(target), weight=person)
+    out['sharpness'] = gradient_energy(pred, person) / jnp.maximum(
+        gradient_energy(target, person), 1e-6)
   return out
 
 

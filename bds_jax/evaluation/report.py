@@ -243,10 +243,14 @@ def appearance_truth_table(name: str, t: dict) -> str:
   labels = {'reconstruction': 'model: reconstruction of B', 'transfer': 'model: transfer A → B',
             'appearance_image': 'reference: A\'s image', 'stickman': 'reference: B\'s stickman',
             'target_frame': 'reference: B\'s frame (wrong person)'}
-  with_person = 'l1_person' in t['transfer']  # results written before it existed lack it
-  with_lpips = 'lpips' in t['transfer']       # only when LPIPS weights were given
-  columns = ['SSIM', 'L1'] + ['L1, person'] * with_person + ['LPIPS'] * with_lpips
-  keys = ['ssim', 'l1'] + ['l1_person'] * with_person + ['lpips'] * with_lpips
+  # Results written before a column existed lack it; LPIPS only when its weights were given.
+  optional = [('l1_person', 'L1, person'), ('ssim_person', 'SSIM, person'),
+              ('sharpness', 'sharpness, person'), ('lpips', 'LPIPS')]
+  present = [(k, c) for k, c in optional if k in t['transfer']]
+  with_person = 'l1_person' in t['transfer']
+  with_lpips = 'lpips' in t['transfer']
+  columns = ['SSIM', 'L1'] + [c for _, c in present]
+  keys = ['ssim', 'l1'] + [k for k, _ in present]
   lines = [f'### {name}: transfer against the true rendering (synthetic_people; new)',
            f'{t["num_pairs"]} eval pairs of different people. Truth: person A rendered in frame '
            'B\'s 3D pose and camera. SSIM on [0, 1] (higher is better), L1 on [-1, 1] (lower '
@@ -256,6 +260,9 @@ def appearance_truth_table(name: str, t: dict) -> str:
   if with_person:
     lines[1] += (' "L1, person": on the pixels A or B covers (the rest is room, which every '
                  'row gets nearly right).')
+  if 'sharpness' in t['transfer']:
+    lines[1] += (' "sharpness, person": the image-gradient energy there over the truth\'s '
+                 '(1: as sharp as the truth; a blur is below 1).')
   if with_lpips:
     lines[1] += ' LPIPS: VGG16, v0.1 (lower is better).'
   for row, label in labels.items():

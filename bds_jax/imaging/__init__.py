@@ -14,6 +14,7 @@ from bds_jax.imaging.layouts import KeypointLayout
 from bds_jax.imaging.inplane import inplane_normalize
 from bds_jax.imaging.inplane import part_quads
 from bds_jax.imaging.inplane import warp_quad
+from bds_jax.imaging.stickman import body_mask
 from bds_jax.imaging.stickman import draw_stickman
 
 __all__ = ['DEEPFASHION', 'H36M_17', 'LAYOUTS', 'MARKET', 'PARTS', 'KeypointLayout',

@@ -105,3 +105,21 @@ def draw_stickman(keypoints, size=128, valid=None, line_width: float = 1.0,
   if dtype == np.uint8:
     return image
   return (image / 255.0).astype(dtype)
+
+
+def body_mask(keypoints, size=128, valid=None, width_factor: float = 0.3,
+              layout: layouts.KeypointLayout = layouts.H36M_17) -> np.ndarray:
+  """A rough silhouette of one pose from its 2D keypoints alone (so on any dataset): the
+  stickman drawn with limbs `width_factor` times the torso's size wide (its longest
+  shoulder-hip diagonal; 2 px at least), as a float32 (H, W) mask of 0 and 1. It is a weight
+  for the person's pixels, not a segmentation: it covers most of the body and a margin.
+  """
+  height, width = keypoints_lib.image_size(size)
+  points, mask = keypoints_lib.keypoints_and_mask(keypoints, valid,
+                                                  num_joints=layout.num_joints)
+  torso = points[[j for j in layout.torso_polygon if mask[j]]]
+  scale = (max(float(np.hypot(*(p - q))) for p in torso for q in torso) if len(torso) > 1
+           else 0.1 * max(height, width))  # no torso: a tenth of the image
+  line_width = max(2.0, width_factor * scale)
+  image = draw_stickman(keypoints, (height, width), valid, line_width=line_width, layout=layout)
+  return (image.max(axis=-1) > 0).astype(np.float32)

@@ -13,6 +13,7 @@ from bds_jax import skeleton
 from bds_jax.models import appearance as appearance_lib
 from bds_jax.models import body_frame
 from bds_jax.models import diffusion as diffusion_lib
+from bds_jax.models import discriminator as discriminator_lib
 from bds_jax.models import flow as flow_lib
 from bds_jax.models.behavior import BehaviorModel
 from bds_jax.models.regressor import PostureRegressor
@@ -104,6 +105,16 @@ def create_appearance(config, key):
                                          conv_channels=m.regressor_channels,
                                          hidden=m.regressor_hidden)
   return model, reg
+
+
+def create_discriminator(config, key) -> discriminator_lib.PatchDiscriminator | None:
+  """The appearance model's patch discriminator, or None when no loss term uses it."""
+  l = config.loss
+  if not (l.get('gan_weight', 0.0) or l.get('feature_matching_weight', 0.0)):
+    return None
+  return discriminator_lib.PatchDiscriminator(nnx.Rngs(params=key),
+                                              channels=config.model.disc_channels,
+                                              num_layers=config.model.disc_layers)
 
 
 def abstract_appearance(config):

@@ -78,7 +78,12 @@ def train_and_evaluate(config, workdir: str,
   repl = sharding.replicated(mesh)
   data_sharding = sharding.batch_sharding(mesh)
   vgg_weights = jax.device_put(vgg_weights, repl)
-  setup, state = appearance_step.build(config, len(train_set))
+  chance = run.load_or_compute_adversary_chance(train_set.keypoints / train_set.image_size)
+  clamp = float(config.loss.adversary_clamp) or chance
+  log.info('Adversary clamp %.4f (%s); chance level of the training keypoints %.4f (predicting '
+           'their mean pose; %s).', clamp, 'loss.adversary_clamp' if config.loss.adversary_clamp
+           else 'the chance level', chance, runs.ADVERSARY_CHANCE_FILE)
+  setup, state = appearance_step.build(config, len(train_set), chance)
   state = jax.device_put(state, repl)
   step_fn = jax.jit(functools.partial(appearance_step.train_step, setup),
                     in_shardings=(repl, data_sharding, repl), out_shardings=(repl, repl),

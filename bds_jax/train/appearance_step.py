@@ -6,6 +6,8 @@ The train state is a plain dict pytree, as the behavior model's:
   reg       the adversarial keypoint regressor
   opt       Adam state of the model (holds the linear-decay position)
   reg_opt   Adam state of the regressor
+  disc, disc_opt   the patch discriminator and its Adam state (only with loss.gan_weight or
+            loss.feature_matching_weight > 0)
   gamma     float32 KL multiplier (dual ascent; checkpointed, as upstream kept it too)
   rng       uint32 key data; the step's key is fold_in(rng, step)
   bad_step  int32   first step whose loss was NaN/inf, or -1
@@ -32,7 +34,7 @@ from flax import nnx
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import build as model_build
 
-TRAIN_INPUTS = ('image', 'stickman', 'appearance', 'appearance_keypoints')
+TRAIN_INPUTS = ('image', 'stickman', 'appearance', 'appearance_keypoints', 'person_mask')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,16 +47,26 @@ class Setup:
   loss: al.LossConfig
   regressor_steps: int
   lr_schedule: Any  # step -> learning rate of the model's optimizer
+  disc_def: Any = None  # the patch discriminator's graph, or None without one
+  disc_tx: optax.GradientTransformation | None = None
 
 
-def loss_config(config) -> al.LossConfig:
+def loss_config(config, chance: float | None = None) -> al.LossConfig:
+  """The loss settings; the adversary's clamp is config.loss.adversary_clamp, or `chance`
+  (the chance level of the run's training keypoints) where that is 0."""
   l = config.loss
+  clamp = float(l.adversary_clamp) or chance
+  if not clamp:
+    raise ValueError('loss.adversary_clamp=0 asks for the chance level of the training '
+                     'keypoints, and none was given.')
   return al.LossConfig(
       likelihood_weights=tuple(float(w) for w in l.likelihood_weights),
       ll_weight=float(l.ll_weight), ssim_weight=float(l.ssim_weight),
       n_init_batches=int(l.n_init_batches), info_budget=float(l.info_budget),
       gamma_step=float(l.gamma_step), adversary_weight=float(l.adversary_weight),
-      adversary_clamp=float(l.adversary_clamp))
+      adversary_clamp=float(clamp), person_weight=float(l.person_weight),
+      gan_weight=float(l.gan_weight),
+      feature_matching_weight=float(l.feature_matching_weight))
 
 
 def decay_steps(num_steps: int, num_frames: int, batch: int) -> float:
@@ -71,9 +83,10 @@ def make_optimizers(config, horizon: float):
   return tx, reg_tx, schedule
 
 
-def build(config, num_frames: int) -> tuple[Setup, dict]:
+def build(config, num_frames: int, chance: float | None = None) -> tuple[Setup, dict]:
   """Creates the models and returns (Setup, initial train state); `num_frames` is the size
-  of the training split (the LR horizon is in its epochs)."""
+  of the training split (the LR horizon is in its epochs), `chance` the adversary's chance
+  level there (the clamp where config.loss.adversary_clamp is 0)."""
   key = jax.random.key(config.seed)
   # 'rbg' bits for the initialisation: created eagerly, threefry's ~300 small ops took ~30 s to
   # compile on XLA:CPU (rbg values are fixed per seed and backend, not across backends).
@@ -82,7 +95,9 @@ def build(config, num_frames: int) -> tuple[Setup, dict]:
   params, reg_params = nnx.to_pure_dict(params), nnx.to_pure_dict(reg_params)
   horizon = decay_steps(config.num_steps, num_frames, config.data.batch_size)
   tx, reg_tx, schedule = make_optimizers(config, horizon)
-  setup = Setup(model_def, reg_def, tx, reg_tx, loss_config(config),
+  disc = model_build.create_discriminator(
+      config, jax.random.fold_in(jax.random.key(config.seed, impl='rbg'), 2))
+  setup = Setup(model_def, reg_def, tx, reg_tx, loss_config(config, chance),
                 int(config.loss.regressor_steps), schedule)
   state = {
       'step': jnp.zeros((), jnp.int32),
@@ -94,6 +109,13 @@ def build(config, num_frames: int) -> tuple[Setup, dict]:
       'rng': jax.random.key_data(jax.random.fold_in(key, 1)),
       'bad_step': jnp.full((), -1, jnp.int32),
   }
+  if disc is not None:
+    disc_def, disc_params = nnx.split(disc)
+    disc_params = nnx.to_pure_dict(disc_params)
+    o = config.optim
+    disc_tx = optax.adam(o.disc_lr, b1=o.disc_b1, b2=o.disc_b2)
+    setup = dataclasses.replace(setup, disc_def=disc_def, disc_tx=disc_tx)
+    state.update(disc=disc_params, disc_opt=disc_tx.init(disc_params))
   return setup, state
 
 
@@ -134,18 +156,28 @@ def train_step(setup: Setup, state: dict, batch: dict, vgg_weights=None):
     finite &= jnp.all(jnp.isfinite(reg_losses))
 
   loss_fn = functools.partial(al.loss_from_codes, model_def=setup.model_def,
-                              reg_def=setup.reg_def, cfg=setup.loss)
+                              reg_def=setup.reg_def, cfg=setup.loss,
+                              disc_params=state.get('disc'), disc_def=setup.disc_def)
   (loss, aux), (grads, code_grads) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
       params, codes, reg_params, vgg_weights, state['gamma'], state['step'], batch, k_decode)
   grads = jax.tree.map(jnp.add, grads, encoder_vjp(code_grads)[0])
   updates, opt = setup.tx.update(grads, state['opt'], params)
   params = optax.apply_updates(params, updates)
   gamma = al.update_gamma(state['gamma'], aux['kl'], state['step'], setup.loss)
+  disc_state = {}
+  if setup.disc_def is not None:  # the discriminator's hinge step on this step's output
+    d_loss, d_grads = jax.value_and_grad(functools.partial(
+        al.discriminator_loss, disc_def=setup.disc_def))(
+            state['disc'], batch['image'], aux['reconstruction'], batch['stickman'])
+    d_updates, disc_opt = setup.disc_tx.update(d_grads, state['disc_opt'], state['disc'])
+    disc_state = {'disc': optax.apply_updates(state['disc'], d_updates), 'disc_opt': disc_opt}
+    metrics['discriminator_loss'] = d_loss
+    finite &= jnp.isfinite(d_loss)
 
   finite &= jnp.isfinite(loss)
   bad_step = jnp.where((state['bad_step'] < 0) & ~finite, state['step'] + 1, state['bad_step'])
   new_state = dict(state, step=state['step'] + 1, params=params, reg=reg_params, opt=opt,
-                   reg_opt=reg_opt, gamma=gamma, bad_step=bad_step)
+                   reg_opt=reg_opt, gamma=gamma, bad_step=bad_step, **disc_state)
   scalars = {k: v for k, v in aux.items() if k not in ('means', 'reconstruction')}
   metrics.update(scalars, loss=loss, gamma=gamma, grad_norm=optax.global_norm(grads),
                  param_norm=optax.global_norm(params))
