@@ -22,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from bds_jax import errors
 from bds_jax import safe_pickle
 
 # torch storage class name -> numpy dtype (little-endian, as torch.save writes on x86 and ARM).
@@ -33,7 +34,7 @@ _STORAGE_DTYPES = {
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError, ValueError):
+class UnsafePickleError(pickle.UnpicklingError, errors.InputError):
   """A .pth file asked for something other than tensors, dicts and plain values."""
 
 
@@ -191,7 +192,7 @@ def load_state_dict(path: str, use_torch: bool | None = None) -> dict[str, np.nd
   # EOFError, struct.error, TypeError from a malformed call, torch's RuntimeError, ...).
   except Exception as e:  # pylint: disable=broad-except
     msg = f'{type(e).__name__}: {e}'[:400]
-    raise ValueError(msg if path in msg and isinstance(e, ValueError) else
+    raise errors.InputError(msg if path in msg and isinstance(e, ValueError) else
                      f'{path}: cannot read this PyTorch file (truncated or damaged?): {msg}'
                      ) from e
   if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
