@@ -24,6 +24,7 @@ from absl import flags
 from absl import logging
 
 from bds_jax import errors
+from bds_jax import run_lock
 from bds_jax import xla_cpu
 
 flags.DEFINE_string('workdir', None, 'Behavior run (its flow/ prior is used when present).')
@@ -66,7 +67,8 @@ def main(argv):
       'workdir', 'out_dir', 'data_dir', 'source', 'target', 'num', 'steps', 'k', 'prior',
       'num_behaviors', 'seed', 'format', 'name', 'appearance_workdir', 'camera',
       'image_builder_config')})
-  entry = commands.run(argv[1], settings)
+  with run_lock.reading():  # a trainer cannot start on the runs read until this ends
+    entry = commands.run(argv[1], settings)
   print(commands.summary(entry, settings.out_dir or os.path.join(entry['workdir'], 'synthesis')))
   if FLAGS.report and not settings.out_dir:
     print(f'Report: {report_page.write(entry["workdir"])}')

@@ -3,13 +3,17 @@
   python train.py --config=configs/behavior.py[:preset] --workdir=runs/behavior \
       [--config.model.variant=cvae ...]
 
-Re-running the same command resumes from the latest checkpoint in --workdir. On several hosts
+Re-running the same command resumes from the latest checkpoint in --workdir. A run stopped by
+SIGTERM or Ctrl-C saves a checkpoint and exits with STOPPED_EXIT_CODE (75, EX_TEMPFAIL:
+stopped, resumable), so that `train.py ... && evaluate.py ...` does not evaluate a half-trained
+model and a scheduler can tell a preemption from a failure (exit 1). On several hosts
 (Cloud TPU pod slices, multi-node GPU) pass --distributed so that jax.distributed.initialize()
 discovers the cluster; see README.md.
 """
 
 import importlib
 import logging as std_logging
+import sys
 
 from absl import app
 from absl import flags
@@ -29,6 +33,7 @@ flags.DEFINE_integer('process_id', None, 'This process id (manual multi-process)
 flags.mark_flags_as_required(['config', 'workdir'])
 
 FLAGS = flags.FLAGS
+STOPPED_EXIT_CODE = 75  # sysexits.h EX_TEMPFAIL: stopped early by a signal, saved, resumable
 
 TRAINERS = {'behavior': 'bds_jax.train.behavior', 'flow': 'bds_jax.train.flow',
             'appearance': 'bds_jax.train.appearance', 'diffusion': 'bds_jax.train.diffusion'}
@@ -51,7 +56,16 @@ def main(argv):
   std_logging.getLogger('bds_jax').info('JAX %s, %d processes, devices: %s', jax.__version__,
                                         jax.process_count(), jax.devices())
   trainer = importlib.import_module(TRAINERS[config.trainer])
-  trainer.train_and_evaluate(config, FLAGS.workdir)
+  try:
+    result = trainer.train_and_evaluate(config, FLAGS.workdir)
+  except Exception:
+    from bds_jax import run_config  # pylint: disable=g-import-not-at-top
+    run_config.discard_untrained(FLAGS.workdir)  # a failed first start leaves no run behind
+    raise
+  if result.interrupted:
+    print(f'Stopped at step {result.step} (checkpoint saved); run the same command again to '
+          f'resume. Exit code {STOPPED_EXIT_CODE}: stopped, resumable.', file=sys.stderr)
+    sys.exit(STOPPED_EXIT_CODE)
 
 
 if __name__ == '__main__':

@@ -30,6 +30,7 @@ from ml_collections import config_flags
 import numpy as np
 from flax import nnx
 
+from bds_jax import errors
 from bds_jax import runs
 from bds_jax.data import sources
 from bds_jax.data.normalization import Normalizer
@@ -185,4 +186,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  errors.main_with_clear_errors(lambda: app.run(main, flags_parser=errors.parse_flags))

@@ -15,6 +15,8 @@ import os
 import jax
 import numpy as np
 
+from bds_jax import errors
+
 
 class MetricWriter:
 
@@ -76,7 +78,7 @@ def read_jsonl(path: str) -> list[dict]:
       rows.append(json.loads(line))
     except ValueError as e:
       if i < len(lines) - 1:
-        raise ValueError(f'{path}, line {i + 1}, is not JSON ({e}); only a cut-off last line '
+        raise errors.InputError(f'{path}, line {i + 1}, is not JSON ({e}); only a cut-off last line '
                          'is expected. Move the file aside to start a new log.') from e
       logging.getLogger(__name__).warning('Dropping the cut-off last line of %s: %r', path,
                                           line[:80])

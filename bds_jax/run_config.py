@@ -16,6 +16,7 @@
 import json
 import logging
 import os
+import shutil
 import time
 
 import jax
@@ -28,6 +29,7 @@ from bds_jax import runs
 log = logging.getLogger(__name__)
 
 HISTORY_FILE = 'config_history.jsonl'
+_created: set[str] = set()  # runs this process created (or restarted afresh): see discard_untrained
 
 # Per trainer: the config fields (dotted; a prefix covers the fields below it) a resumed run may
 # change. They set how long training goes, how often it logs, evaluates and checkpoints, and
@@ -157,6 +159,7 @@ def open_for_training(config, workdir: str) -> runs.Run:
     run_lock.acquire(run.path)
   if not run.exists():
     run.write_config(config)
+    _created.add(run.path)
     return run
   steps = checkpointing.saved_steps(run.checkpoint_dir)
   unsafe, safe = differences(effective_stored_config(run), config, config.trainer)
@@ -168,6 +171,7 @@ def open_for_training(config, workdir: str) -> runs.Run:
       if os.path.exists(os.path.join(run.path, name)):
         os.remove(os.path.join(run.path, name))  # derived from the old data settings; refitted
     run.write_config(config)
+    _created.add(run.path)
     return run
   if unsafe:
     raise errors.ConfigError(
@@ -176,11 +180,36 @@ def open_for_training(config, workdir: str) -> runs.Run:
         + '\n  '.join(describe(unsafe))
         + '\nResume with the run\'s values, or train into a new --workdir. Fields that may '
         f'change on resume: {", ".join(SAFE_TO_CHANGE.get(config.trainer, _LOOP))}.')
-  if safe and jax.process_index() == 0:
-    step = max(steps) if steps else 0
-    log.info('Resuming %s at step %d with changed %s (recorded in %s).', run.path, step,
-             ', '.join(f'{f}={new!r}' for f, (_, new) in safe.items()), HISTORY_FILE)
-    with open(os.path.join(run.path, HISTORY_FILE), 'a') as f:
-      f.write(json.dumps({'step': step, 'time': time.time(),
-                          'changes': {k: list(v) for k, v in safe.items()}}) + '\n')
+  run.safe_changes = safe  # recorded by record_safe_changes at the step the run resumes from
   return run
+
+
+def discard_untrained(workdir: str):
+  """After a failed start: removes what this process wrote into a run it created, when no
+  checkpoint was saved (config.json, derived files, logs), so nothing half-made is left."""
+  path = os.path.abspath(workdir)
+  if path not in _created or jax.process_index() != 0:
+    return
+  run = runs.Run(path)
+  if checkpointing.saved_steps(run.checkpoint_dir):
+    return
+  for name in (runs.CONFIG_FILE, HISTORY_FILE, 'metrics.jsonl') + runs.DERIVED_FILES:
+    if os.path.exists(os.path.join(path, name)):
+      os.remove(os.path.join(path, name))
+  for name in ('tensorboard', runs.CHECKPOINT_DIR):
+    shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+  _created.discard(path)
+
+
+def record_safe_changes(run: runs.Run, step: int):
+  """Appends the safe changes open_for_training accepted to config_history.jsonl, at `step`:
+  the checkpoint the run resumed from (after a fallback, not the newest saved one)."""
+  safe = getattr(run, 'safe_changes', None)
+  if not safe or jax.process_index() != 0:
+    return
+  log.info('Resuming %s at step %d with changed %s (recorded in %s).', run.path, step,
+           ', '.join(f'{f}={new!r}' for f, (_, new) in safe.items()), HISTORY_FILE)
+  with open(os.path.join(run.path, HISTORY_FILE), 'a') as f:
+    f.write(json.dumps({'step': int(step), 'time': time.time(),
+                        'changes': {k: list(v) for k, v in safe.items()}}) + '\n')
+  run.safe_changes = {}

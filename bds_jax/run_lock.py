@@ -8,14 +8,18 @@ process on this host but whose flock is free was left by a process that died: it
 over, with a log line. A lock left by another host cannot be checked from here and is refused
 with the command to clear it.
 
-Readers (evaluation, sampling, a flow loading its behavior run) take no lock; `check_no_writer`
-refuses to read while a writer holds one.
+Readers (evaluation, sampling, a flow loading its behavior run) call `check_no_writer`, which
+refuses to read while a writer holds the lock. Inside `reading()` (evaluate.py and
+synthesize.py run in it) it also keeps a shared flock on the file until the block ends, so a
+trainer started during a long evaluation is refused instead of rotating checkpoints away under
+it; a library caller outside `reading()` holds nothing after the check.
 
 The file is never deleted (deleting a flocked file lets two processes lock two different
 files); releasing unlocks it and empties its text.
 """
 
 import atexit
+import contextlib
 import errno
 import fcntl
 import json
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 LOCK_FILE = 'train.lock'
 
 _held: dict[str, int] = {}  # lock path -> open file descriptor, for locks this process holds
+_read_held: dict[str, int] = {}  # lock path -> fd of a shared (reader's) lock held in reading()
+_holding_reads = [False]
 
 
 class LockedError(errors.UserError):
@@ -67,6 +73,8 @@ def acquire(workdir: str, what: str = 'training') -> str:
   path = os.path.join(os.path.abspath(workdir), LOCK_FILE)
   if path in _held:
     return path
+  if path in _read_held:  # this process read the run and now writes it: drop its read lock
+    os.close(_read_held.pop(path))
   try:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   except OSError as e:
@@ -122,24 +130,44 @@ def holds(workdir: str) -> bool:
 
 
 def check_no_writer(workdir: str):
-  """Raises LockedError if another process is training in `workdir`."""
+  """Raises LockedError if another process is training in `workdir`; inside `reading()`,
+  keeps a shared lock on it until the block ends."""
   path = os.path.join(os.path.abspath(workdir), LOCK_FILE)
-  if path in _held or not os.path.exists(path):
+  hold = _holding_reads[0]
+  if path in _held or path in _read_held or not (hold or os.path.exists(path)):
     return
   try:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if hold else os.open(path, os.O_RDONLY)
   except OSError:
-    return  # unreadable lock file: nothing to check against
+    return  # unreadable lock file (or a read-only run): nothing to check against
   try:
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
   except OSError:
     holder = _read(fd)
+    os.close(fd)
     raise LockedError(
         f'{os.path.dirname(path)} is being written by {_describe(holder)} '
         f'({holder.get("what", "training")}); its checkpoints may change while they are read. '
         'Wait for it to finish (or copy a checkpoint elsewhere) and run again.') from None
-  finally:
+  if hold:
+    _read_held[path] = fd
+  else:
     os.close(fd)
+
+
+@contextlib.contextmanager
+def reading():
+  """Within the block, every run read (check_no_writer) stays share-locked: a trainer cannot
+  start on it until the block ends (its acquire names the lock as held by a reader)."""
+  outer = _holding_reads[0]
+  _holding_reads[0] = True
+  try:
+    yield
+  finally:
+    _holding_reads[0] = outer
+    if not outer:
+      for path in list(_read_held):
+        os.close(_read_held.pop(path))
 
 
 @atexit.register

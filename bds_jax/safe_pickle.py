@@ -26,6 +26,8 @@ import struct
 
 import numpy as np
 
+from bds_jax import errors
+
 ALLOWED = 'dicts, lists, strings, numbers and NumPy arrays'
 # Plain dtype names as NumPy pickles them ('f8', 'b1', 'U5', 'O8', ...): fixed-size numbers,
 # booleans, fixed-width strings and (only with list data) objects. Structured ('V'), datetime
@@ -35,11 +37,11 @@ _BYTEORDERS = ('<', '>', '|', '=')
 _MAX_DEPTH = 64  # data files nest a few levels; deeper is refused, not recursed into
 
 
-class UnsafePickleError(ValueError):
+class UnsafePickleError(errors.InputError):
   """The pickle asked to construct something a data file never needs (possibly malicious)."""
 
 
-class DamagedPickleError(ValueError):
+class DamagedPickleError(errors.InputError):
   """The pickle is truncated, corrupt, or not a pickle."""
 
 
@@ -330,4 +332,4 @@ def load_path(path, what: str) -> object:
     with open(path, 'rb') as f:
       return load(f, str(path), f'It is not a genuine {what} and may be malicious.', what)
   except IsADirectoryError as e:
-    raise ValueError(f'{path} is a directory; expected {what}.') from e
+    raise errors.InputError(f'{path} is a directory; expected {what}.') from e

@@ -114,7 +114,15 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
   for x, y in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(full.state['params'])):
     np.testing.assert_array_equal(x, y)
 
-  c.figure_every_steps = 0
+  # num_steps is safe to change: the LR keeps decaying over the 30 steps the run was created
+  # with (it reached 0 there), not over the new 40 (issue 21: it jumped back to ~5e-4).
+  c.num_steps, c.figure_every_steps = 40, 0
+  longer = trainer.train_and_evaluate(c, str(tmp_path / 'full'))
+  assert longer.step == 40
+  lrs = dict(training_hooks.logged(tmp_path / 'full', 'train/lr'))
+  assert lrs[25] > 0 and lrs[35] == 0.0 and lrs[40] == 0.0, lrs
+  c.num_steps = 30
+
   part = trainer.train_and_evaluate(c, str(tmp_path / 'split'),
                                     hooks=[training_hooks.signal_at(7)])
   assert part.interrupted and part.step == 7

@@ -1,11 +1,15 @@
 """Windows, pairing, train-only normalization and the grain pipeline."""
 
 import collections
+import glob
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
 
+from bds_jax import errors
 from bds_jax.data import pipeline
 from bds_jax.data import sources
 from bds_jax.data.normalization import Normalizer
@@ -149,3 +153,18 @@ def test_pipeline_is_deterministic_restorable_and_sharded():
       w, 4, seed=3, shard_index=i, shard_count=2)), len(w) // 8)
              for s, t in zip(b['seq'], b['start'])} for i in range(2)]
   assert not shards[0] & shards[1]
+
+
+@pytest.mark.parametrize('damage', ['cut', 'empty'])
+def test_a_damaged_shard_is_one_error_naming_the_dataset_and_the_fix(data_dir, tmp_path,
+                                                                      damage):
+  copy = tmp_path / 'tfds'
+  shutil.copytree(data_dir, copy)
+  shards = sorted(glob.glob(str(copy / 'synthetic_motion' / '*' / '*' / '*-train.array_record*')))
+  assert shards
+  with open(shards[0], 'r+b') as f:
+    f.truncate(os.path.getsize(shards[0]) // 3 if damage == 'cut' else 0)
+  with pytest.raises(errors.InputError, match=r'synthetic_motion/train: cannot read the prepared '
+                                              r'dataset in .*a shard is damaged or cut short.*'
+                                              r'rm -r .*synthetic_motion'):
+    sources.load_sequences('synthetic_motion', 'train', str(copy), 'small', 'never')

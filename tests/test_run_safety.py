@@ -60,6 +60,9 @@ def test_corrupt_latest_checkpoint_falls_back_and_is_quarantined(smoke_config, t
   assert os.listdir(os.path.join(wd, 'checkpoints_quarantined')) == ['20']
   rows = metric_writer.read_jsonl(os.path.join(wd, 'metrics.jsonl'))
   assert [r['step'] for r in rows if 'train/loss' in r] == [10, 20, 30]
+  # The num_steps change is recorded at the step the run resumed from, not the lost one.
+  history = metric_writer.read_jsonl(os.path.join(wd, 'config_history.jsonl'))
+  assert [(h['step'], h['changes']['num_steps']) for h in history] == [(10, [20, 30])]
 
 
 def test_missing_metadata_is_called_corrupt_not_another_config(smoke_config, tmp_path):
@@ -126,6 +129,42 @@ def test_second_trainer_on_a_workdir_is_refused(smoke_config, tmp_path):
     holder.wait()
 
 
+_READER = textwrap.dedent('''
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from bds_jax import run_lock
+    with run_lock.reading():  # as evaluate.py and synthesize.py hold the runs they read
+      run_lock.check_no_writer({wd!r})
+      print('reading', flush=True)
+      time.sleep(120)
+''')
+
+
+def test_a_trainer_cannot_start_while_an_evaluation_reads_the_run(smoke_config, tmp_path):
+  c = _quick(smoke_config, 10)
+  wd = str(tmp_path / 'run')
+  trainer.train_and_evaluate(c, wd)
+  run_lock.release(wd)  # as when that trainer's process ended
+  reader = subprocess.Popen([sys.executable, '-c', _READER.format(root=ROOT, wd=wd)],
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert reader.stdout.readline().strip() == 'reading'
+    c.num_steps = 20
+    with pytest.raises(run_lock.LockedError, match='in use by another process .reading it.'):
+      trainer.train_and_evaluate(c, wd)
+    assert os.listdir(os.path.join(wd, 'checkpoints')) == ['10']  # nothing rotated
+  finally:
+    reader.kill()
+    reader.wait()
+  assert trainer.train_and_evaluate(c, wd).step == 20  # the reader gone, training resumes
+  # Outside reading() a check holds nothing afterwards; inside, this process's own read lock
+  # gives way when it turns writer.
+  with run_lock.reading():
+    run_lock.check_no_writer(wd)
+    run_lock.acquire(wd)
+  run_lock.release(wd)
+
+
 def test_stale_lock_of_a_dead_process_is_taken_over(smoke_config, tmp_path, caplog):
   wd = str(tmp_path / 'run')
   dead = _hold_lock(wd, die=True)
@@ -180,6 +219,14 @@ def test_cut_off_metrics_line_is_dropped_on_resume(smoke_config, tmp_path, caplo
   assert [r['step'] for r in rows if 'train/loss' in r] == [10, 20]
   assert all(r['step'] in (10, 20) for r in rows)
   assert not os.path.exists(os.path.join(wd, 'metrics.jsonl.tmp'))
+  # A bad line in the middle is not a crash's cut: a user error naming the file and line.
+  path = os.path.join(wd, 'metrics.jsonl')
+  with open(path) as f:
+    lines = f.readlines()
+  with open(path, 'w') as f:
+    f.writelines(lines[:1] + ['{"step": 3, oops\n'] + lines[1:])
+  with pytest.raises(errors.InputError, match=r'metrics.jsonl, line 2, is not JSON'):
+    metric_writer.read_jsonl(path)
 
 
 @pytest.mark.parametrize('field,value', [('model.width', 0), ('model.width', -3),
@@ -199,7 +246,7 @@ def _run_cli(script, *args):
                         text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu'))
 
 
-def test_cli_user_errors_are_one_message_without_traceback(tmp_path):
+def test_cli_user_errors_are_one_message_without_traceback(smoke_config, tmp_path):
   for arg, expect in (('--config.model.width=0', 'model.width=0: must be a positive integer'),
                       ('--config.model.widht=3', 'Did you mean "width"'),
                       ('--config.data.batch_size=0', 'batch_size=0: must be')):
@@ -211,6 +258,13 @@ def test_cli_user_errors_are_one_message_without_traceback(tmp_path):
   r = _run_cli('evaluate.py', '--config=configs/behavior.py:smoke', f'--workdir={tmp_path}/no')
   assert r.returncode != 0 and 'Traceback' not in r.stderr and 'Error:' in r.stderr, r.stderr
   assert not (tmp_path / 'x').exists()
+  # An error found once the data is loaded: one line, and the new run is not left half-made.
+  r = _run_cli('train.py', '--config=configs/behavior.py:smoke', f'--workdir={tmp_path}/lag',
+               f'--config.data.data_dir={smoke_config.data.data_dir}',
+               '--config.data.frame_lag=1000')
+  assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr
+  assert 'Lower data.seq_len or data.frame_lag' in r.stderr
+  assert sorted(os.listdir(tmp_path / 'lag')) == ['train.lock']
 
 
 def test_ctrl_c_saves_and_a_second_aborts(smoke_config, tmp_path):

@@ -16,6 +16,7 @@ from flax import nnx
 
 from bds_jax import errors
 from bds_jax import runs
+from bds_jax import synthetic
 from bds_jax.models import build
 from bds_jax.synthesis import commands
 from bds_jax.synthesis import rgb
@@ -125,7 +126,6 @@ def test_umap_png_and_interactive_html(run_dir, report):
 
 
 def test_pose_file_as_source(run_dir, tmp_path):
-  from bds_jax import synthetic  # pylint: disable=g-import-not-at-top
   d = runs.Run(run_dir).config.data
   poses = synthetic.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:d.seq_len + 3]
   np.save(tmp_path / 'mine.npy', poses)
@@ -155,11 +155,27 @@ def test_bad_pose_files_are_clear_errors(run_dir, tmp_path):
   for name, array in bad.items():
     np.save(tmp_path / name, array)
   np.save(tmp_path / 'obj.npy', np.array([{'a': 1}], dtype=object), allow_pickle=True)
+  d = runs.Run(run_dir).config.data
+  body = synthetic.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:20]
+  np.save(tmp_path / 'huge.npy', np.full((20, 17, 3), 1e30, np.float32))
+  np.save(tmp_path / 'huge64.npy', np.full((20, 17, 3), 1e300, np.float64))
+  np.save(tmp_path / 'mm.npy', body * 1000.0)      # millimetres
+  np.save(tmp_path / 'tiny.npy', body / 100.0)     # a body 2 cm tall
+  np.save(tmp_path / 'empty.npy', np.zeros((0, 20, 17, 3), np.float32))
+  os.makedirs(tmp_path / 'folder.npy')
   for name, message in (('joints.npy', r'joints.npy: poses must have shape \(T, 17, 3\)'),
                         ('short.npy', r'short.npy: 10 frames per clip, need at least 11'),
                         ('nan.npy', r'nan.npy: contains NaN or inf \(first at clip 0, frame 3, '
                                     r'joint 5\)'),
                         ('obj.npy', r'obj.npy: not a plain NumPy array'),
+                        ('huge.npy', r'huge.npy: coordinates reach 1e\+30; poses must be in '
+                                     r'metres'),
+                        ('huge64.npy', r'huge64.npy: coordinates reach 1e\+300'),
+                        ('mm.npy', r'mm.npy: coordinates reach .*millimetres'),
+                        ('tiny.npy', r'tiny.npy: the longest bone is 0.00\d+ long .* 0.1 to '
+                                     r'1 m'),
+                        ('empty.npy', r'empty.npy: holds 0 clips'),
+                        ('folder.npy', r'folder.npy is a directory'),
                         ('missing.npy', r'missing.npy: pose file not found')):
     with pytest.raises((errors.InputError, FileNotFoundError), match=message):
       commands.run('transfer', _settings(run_dir, source=str(tmp_path / name)))
@@ -226,6 +242,9 @@ def test_cli_writes_the_report_and_errors_are_one_line(run_dir):
   bad = _cli('dance', f'--workdir={run_dir}')
   assert bad.returncode != 0 and "Unknown subcommand 'dance'" in bad.stderr
   assert 'Traceback' not in bad.stderr
+  nosuch = _cli('transfer', f'--workdir={run_dir}', '--source=nosuch:1')
+  assert nosuch.returncode != 0 and 'Traceback' not in nosuch.stderr, nosuch.stderr[-3000:]
+  assert "Split 'nosuch' is not in dataset synthetic_motion" in nosuch.stderr
   # Every input error is a UserError: entry points print it as one line, no traceback.
   assert issubclass(errors.InputError, errors.UserError)
 

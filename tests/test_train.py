@@ -1,8 +1,10 @@
 """End-to-end training: loss goes down, outputs exist, exact resume, NaN stop, clear errors."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import imageio.v3 as iio
 import jax
@@ -104,3 +106,24 @@ def test_cli_overrides_and_unknown_preset(data_dir, tmp_path):
   cfg = (tmp_path / 'run' / 'config.json').read_text()
   assert '"num_steps": 4' in cfg and '"variant": "cvae"' in cfg
   assert os.listdir(tmp_path / 'run' / 'checkpoints') == ['4']
+
+  # Stopped by SIGTERM (preemption): a checkpoint, and exit 75 (stopped, resumable), not 0,
+  # so `train.py ... && evaluate.py ...` does not evaluate a half-trained model.
+  metrics = tmp_path / 'run' / 'metrics.jsonl'
+  logged = len(metrics.read_text().splitlines())
+  proc = subprocess.Popen(
+      [sys.executable, 'train.py', '--config=configs/behavior.py:smoke',
+       f'--workdir={tmp_path}/run', f'--config.data.data_dir={data_dir}',
+       '--config.num_steps=100000', '--config.log_every_steps=1', '--config.model.variant=cvae',
+       '--config.final_gif=false'], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  deadline = time.time() + 240
+  while len(metrics.read_text().splitlines()) < logged + 2 and proc.poll() is None:
+    assert time.time() < deadline, 'the resumed run logged nothing'
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 75, err[-3000:]
+  assert 'Stopped at step' in err and 'Traceback' not in err
+  steps = [int(s) for s in os.listdir(tmp_path / 'run' / 'checkpoints')]
+  assert max(steps) > 4

@@ -179,14 +179,9 @@ def load_split(data_config, split: str) -> ImageSet:
   check_dataset(d.name)
   builder = sources.get_builder(d.name, d.data_dir or None, d.builder_config or None)
   sources.prepare(builder, d.name, d.prepare, d.get('manual_dir') or None)
-  if split not in builder.info.splits:
-    raise ValueError(f'Split {split!r} is not in dataset {d.name}; it has '
-                     f'{list(builder.info.splits)}.')
-  source = builder.as_data_source(split)
-  if not len(source):
-    raise ValueError(f'Split {split!r} of dataset {d.name} is empty.')
   # One pass for the metadata; the images are decoded again on access.
-  meta = [{k: v for k, v in source[i].items() if k != 'image'} for i in range(len(source))]
+  source, meta = sources.read_records(builder, d.name, split,
+                                      lambda r: {k: v for k, v in r.items() if k != 'image'})
   stack = lambda k: np.stack([m[k] for m in meta])
   size = int(builder.info.features['image'].shape[0])
   text = lambda k: np.array([sources._text_or_value(m[k])  # pylint: disable=protected-access

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from bds_jax import errors
 from bds_jax import skeleton
 
 # name -> (builder module, label feature, builds without user files)
@@ -116,16 +117,32 @@ def _text_or_value(v):
   return v.decode() if isinstance(v, bytes) else v
 
 
+def read_records(builder, name: str, split: str, transform=lambda r: r):
+  """(data source, [transform(record) for every record]) of a prepared split; a damaged or cut
+  shard is an InputError naming the dataset's folder and how to rebuild it."""
+  if split not in builder.info.splits:
+    raise errors.InputError(f'Split {split!r} is not in dataset {name}; it has '
+                            f'{list(builder.info.splits)}.')
+  try:
+    source = builder.as_data_source(split)
+    records = [transform(source[i]) for i in range(len(source))]
+  except Exception as e:  # pylint: disable=broad-except
+    # Array-record and decoding errors differ by damage (a cut file, zeros, a bad chunk).
+    first = (str(e).strip().splitlines() or [''])[0][:200]
+    raise errors.InputError(
+        f'{name}/{split}: cannot read the prepared dataset in {builder.data_dir} '
+        f'({type(e).__name__}: {first}); a shard is damaged or cut short. Delete that folder '
+        f'(rm -r {builder.data_dir}) and run again to rebuild it.') from e
+  if not records:
+    raise errors.InputError(f'Split {split!r} of dataset {name} is empty.')
+  return source, records
+
+
 def load_split(builder, name: str, split: str) -> SequenceSet:
   """Reads every sequence of `split` into memory."""
-  if split not in builder.info.splits:
-    raise ValueError(f'Split {split!r} is not in dataset {name}; it has {list(builder.info.splits)}.')
   _, label_key, _ = dataset_info(name)
   features = builder.info.features
-  source = builder.as_data_source(split)
-  records = [source[i] for i in range(len(source))]
-  if not records:
-    raise ValueError(f'Split {split!r} of dataset {name} is empty.')
+  _, records = read_records(builder, name, split)
   poses = [skeleton.check_poses(r['poses'], f'{name}/{split} example {i} poses')
            for i, r in enumerate(records)]
   scalar_keys = [k for k, v in records[0].items()

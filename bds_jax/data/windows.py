@@ -12,6 +12,8 @@ uniformly over all windows of the other classes, for transfer.
 
 import numpy as np
 
+from bds_jax import errors
+
 from bds_jax.data.normalization import Normalizer
 from bds_jax.data.sources import SequenceSet
 
@@ -28,10 +30,10 @@ class Windows:
     self.span = frame_lag * seq_len + 1  # raw frames covered by one window
     counts = np.maximum(seqs.lengths - self.span + 1, 0)
     if counts.sum() == 0:
-      raise ValueError(
+      raise errors.ConfigError(
           f'No sequence of {seqs.name}/{seqs.split} is long enough for a window of '
           f'{seq_len + 1} frames at lag {frame_lag} ({self.span} raw frames); the longest has '
-          f'{seqs.lengths.max()} frames.')
+          f'{seqs.lengths.max()} frames. Lower data.seq_len or data.frame_lag.')
     self.num_too_short = int((counts == 0).sum())
     self.counts = counts
     self.offsets = np.concatenate([[0], np.cumsum(counts)])

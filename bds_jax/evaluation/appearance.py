@@ -42,6 +42,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from bds_jax import errors
 from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import images as images_lib
@@ -73,7 +74,7 @@ def check_config(given, run_config, workdir: str):
   diffs = [f'{f}: given {get(given, f)!r}, the run has {get(run_config, f)!r}'
            for f in CHECKED_FIELDS if get(given, f) != get(run_config, f)]
   if diffs:
-    raise ValueError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
+    raise errors.ConfigError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
                      + '\n  '.join(diffs) +
                      '\nPass the config (and preset/overrides) the run was trained with.')
 

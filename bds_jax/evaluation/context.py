@@ -16,6 +16,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from bds_jax import errors
 from bds_jax import runs
 from bds_jax import sampling
 from bds_jax import sharding
@@ -43,7 +44,7 @@ def check_config(given, run_config, workdir: str):
   diffs = [f'{f}: given {_get(given, f)!r}, the run has {_get(run_config, f)!r}'
            for f in CHECKED_FIELDS if _get(given, f) != _get(run_config, f)]
   if diffs:
-    raise ValueError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
+    raise errors.ConfigError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
                      + '\n  '.join(diffs) +
                      '\nPass the config (and preset/overrides) the run was trained with.')
 

@@ -14,6 +14,7 @@ import time
 import ml_collections
 import tqdm
 
+from bds_jax import errors
 from bds_jax import runs
 from bds_jax.evaluation import appearance
 from bds_jax.evaluation import common
@@ -40,7 +41,7 @@ def parse_suites(spec: str, eval_config, trainer: str = 'behavior') -> list[str]
     return available
   unknown = [s for s in names if s not in available]
   if unknown or not names:
-    raise ValueError(f'eval_config.suites={spec!r}: unknown suite(s) {unknown} for this '
+    raise errors.ConfigError(f'eval_config.suites={spec!r}: unknown suite(s) {unknown} for this '
                      f'{trainer} run (--workdir); choose from {available} or "all".')
   return names
 
@@ -48,18 +49,18 @@ def parse_suites(spec: str, eval_config, trainer: str = 'behavior') -> list[str]
 def _trainer(run_config, workdir: str) -> str:
   trainer = run_config.trainer
   if trainer == 'flow':
-    raise ValueError(f'{workdir} holds a flow run: evaluate the behavior run it was trained '
+    raise errors.ConfigError(f'{workdir} holds a flow run: evaluate the behavior run it was trained '
                      'on (its flow/ folder is used automatically, or pass '
                      '--eval_config.flow_workdir).')
   if trainer not in TRAINERS:
-    raise ValueError(f'{workdir} holds a {trainer!r} run; evaluate.py evaluates {TRAINERS}.')
+    raise errors.ConfigError(f'{workdir} holds a {trainer!r} run; evaluate.py evaluates {TRAINERS}.')
   return trainer
 
 
 def _check_given_config(config, run_config, workdir: str, trainer: str):
   given = config.get('trainer')
   if given != trainer:
-    raise ValueError(f'The --config is a {given!r} config but {workdir} holds a {trainer!r} '
+    raise errors.ConfigError(f'The --config is a {given!r} config but {workdir} holds a {trainer!r} '
                      f'run (see its config.json): pass --config=configs/{trainer}.py[:preset] '
                      'as the run was trained.')
   if trainer == 'appearance':
@@ -94,11 +95,11 @@ def evaluate(config, eval_config, workdir: str, baseline_workdirs=(),
     if wd != main.path:
       other = runs.read_config(wd)
       if other.trainer != trainer:
-        raise ValueError(f'Baseline {wd} is a {other.trainer!r} run, the main run a '
+        raise errors.ConfigError(f'Baseline {wd} is a {other.trainer!r} run, the main run a '
                          f'{trainer!r} run: compare runs of one kind.')
       if (other.data.name, other.data.builder_config) != (run_config.data.name,
                                                           run_config.data.builder_config):
-        raise ValueError(f'Baseline {wd} was trained on {other.data.name} '
+        raise errors.ConfigError(f'Baseline {wd} was trained on {other.data.name} '
                          f'({other.data.builder_config or "default"}), the main run on '
                          f'{run_config.data.name}: compare runs on the same data.')
     if trainer == 'appearance':

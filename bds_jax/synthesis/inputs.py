@@ -8,7 +8,8 @@ a `.npy` file of poses:
   model's frame rate (50 / frame_lag Hz; 25 Hz for the default frame_lag 2).
 
 A behavior source needs at least seq_len + 1 frames (its first seq_len + 1 are used); a
-target start posture is the first frame. The file is loaded with allow_pickle=False.
+target start posture is the first frame. The file is loaded with allow_pickle=False, and its
+poses must look like a human body in metres (`check_plausible_body`).
 """
 
 import dataclasses
@@ -55,8 +56,35 @@ def is_file(spec: str) -> bool:
   return spec.endswith('.npy')
 
 
+# A human body in metres: the longest bone (the median over frames; thigh or shin, ~0.45 m)
+# between these, and every coordinate within this distance of the origin.
+BONE_RANGE_M = (0.1, 1.0)
+MAX_COORDINATE_M = 1000.0
+
+
+def check_plausible_body(poses, path: str):
+  """Raises InputError unless (N, T, 17, 3) `poses` are a human body in metres."""
+  poses = np.asarray(poses, np.float64)
+  extent = float(np.max(np.abs(poses)))
+  if extent > MAX_COORDINATE_M:
+    raise errors.InputError(f'{path}: coordinates reach {extent:.3g}; poses must be in metres '
+                            f'within {MAX_COORDINATE_M:g} m of the origin (a file in millimetres '
+                            'needs dividing by 1000).')
+  parents, children = zip(*skeleton.BONES)
+  lengths = np.linalg.norm(poses[..., children, :] - poses[..., parents, :], axis=-1)
+  longest = float(np.max(np.median(lengths.reshape(-1, len(skeleton.BONES)), axis=0)))
+  lo, hi = BONE_RANGE_M
+  if not lo <= longest <= hi:
+    raise errors.InputError(
+        f'{path}: the longest bone is {longest:.3g} long (median over frames); a human body '
+        f'in metres has {lo:g} to {hi:g} m. Check the units (metres), the joint order (the 17 '
+        'joints of bds_jax.skeleton) and the shape (T, 17, 3) or (N, T, 17, 3).')
+
+
 def load_pose_file(path: str, min_frames: int, normalizer) -> Clips:
   """A user's .npy poses (see the module docstring) as Clips of their first min_frames."""
+  if os.path.isdir(path):
+    raise errors.InputError(f'{path} is a directory; expected a .npy pose file.')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path}: pose file not found.')
   try:
@@ -75,9 +103,13 @@ def load_pose_file(path: str, min_frames: int, normalizer) -> Clips:
     bad = np.argwhere(~np.isfinite(poses))[0]
     raise errors.InputError(f'{path}: contains NaN or inf (first at clip {bad[0]}, frame {bad[1]}, '
                      f'joint {bad[2]}).')
+  if not poses.shape[0]:
+    raise errors.InputError(f'{path}: holds 0 clips (shape {poses.shape}); expected at least '
+                            'one clip of (T, 17, 3) poses.')
   if poses.shape[1] < min_frames:
     raise errors.InputError(f'{path}: {poses.shape[1]} frames per clip, need at least {min_frames} '
                      '(seq_len + 1 at the model\'s frame rate).')
+  check_plausible_body(poses[:, :min_frames], path)
   poses = poses[:, :min_frames].astype(np.float32)
   name = os.path.basename(path)
   return Clips(poses, [f'{name}[{i}]' for i in range(len(poses))], [''] * len(poses),

@@ -83,7 +83,14 @@ def train_and_evaluate(config, workdir: str,
   log.info('Adversary clamp %.4f (%s); chance level of the training keypoints %.4f (predicting '
            'their mean pose; %s).', clamp, 'loss.adversary_clamp' if config.loss.adversary_clamp
            else 'the chance level', chance, runs.ADVERSARY_CHANCE_FILE)
-  setup, state = appearance_step.build(config, len(train_set), chance)
+  # The LR decays over the steps the run was created with (config.json is written once):
+  # num_steps is safe to change on resume, and a longer run continues the decayed rate.
+  created_steps = assembly.total_steps(run.config, steps_per_epoch)
+  if created_steps != num_steps:
+    log.warning('The learning rate decays to 0 over the %d steps this run was created with '
+                '(not num_steps=%d): steps past that train with a learning rate of 0.',
+                created_steps, num_steps)
+  setup, state = appearance_step.build(config, len(train_set), chance, created_steps)
   state = jax.device_put(state, repl)
   step_fn = jax.jit(functools.partial(appearance_step.train_step, setup),
                     in_shardings=(repl, data_sharding, repl), out_shardings=(repl, repl),
@@ -98,7 +105,7 @@ def train_and_evaluate(config, workdir: str,
 
   # ---------------------------------------------------------------------------- restore
   ckpt = run.checkpointer(config.keep_checkpoints)
-  state = loop.restore_latest(ckpt, state, train_iter, config) or state
+  state = loop.restore_latest(ckpt, state, train_iter, config, run) or state
 
   # ---------------------------------------------------------------------------- evaluators
   ctx = Context('appearance', config, None, None, None, global_batch, data_sharding,

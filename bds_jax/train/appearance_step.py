@@ -83,17 +83,21 @@ def make_optimizers(config, horizon: float):
   return tx, reg_tx, schedule
 
 
-def build(config, num_frames: int, chance: float | None = None) -> tuple[Setup, dict]:
+def build(config, num_frames: int, chance: float | None = None,
+          horizon_steps: int | None = None) -> tuple[Setup, dict]:
   """Creates the models and returns (Setup, initial train state); `num_frames` is the size
   of the training split (the LR horizon is in its epochs), `chance` the adversary's chance
-  level there (the clamp where config.loss.adversary_clamp is 0)."""
+  level there (the clamp where config.loss.adversary_clamp is 0), `horizon_steps` the
+  num_steps the LR decays over (default config.num_steps; a resumed run passes the value it
+  was created with, so a longer run continues the decayed rate)."""
   key = jax.random.key(config.seed)
   # 'rbg' bits for the initialisation: created eagerly, threefry's ~300 small ops took ~30 s to
   # compile on XLA:CPU (rbg values are fixed per seed and backend, not across backends).
   model, reg = model_build.create_appearance(config, jax.random.key(config.seed, impl='rbg'))
   (model_def, params), (reg_def, reg_params) = nnx.split(model), nnx.split(reg)
   params, reg_params = nnx.to_pure_dict(params), nnx.to_pure_dict(reg_params)
-  horizon = decay_steps(config.num_steps, num_frames, config.data.batch_size)
+  horizon = decay_steps(config.num_steps if horizon_steps is None else horizon_steps,
+                       num_frames, config.data.batch_size)
   tx, reg_tx, schedule = make_optimizers(config, horizon)
   disc = model_build.create_discriminator(
       config, jax.random.fold_in(jax.random.key(config.seed, impl='rbg'), 2))

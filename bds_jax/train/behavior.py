@@ -67,7 +67,7 @@ def train_and_evaluate(config, workdir: str,
 
   # ---------------------------------------------------------------------------- restore
   ckpt = run.checkpointer(config.keep_checkpoints)
-  state = loop.restore_latest(ckpt, state, train_iter, config) or state
+  state = loop.restore_latest(ckpt, state, train_iter, config, run) or state
 
   # ---------------------------------------------------------------------------- evaluators
   def make_sampler(state):  # host-local: figures are drawn on process 0 alone

@@ -98,7 +98,8 @@ def train_and_evaluate(config, workdir: str,
   setup, state = diffusion_step.build(config, bcfg.model.width, behavior.model_def, frame)
   vae = jax.device_put(behavior.params, repl)
   ckpt = run.checkpointer(config.keep_checkpoints)
-  restored = loop.restore_latest(ckpt, jax.device_put(state, repl), train_iter, config)
+  restored = loop.restore_latest(ckpt, jax.device_put(state, repl), train_iter, config,
+                                 run)
   if restored is not None:
     state = restored
   else:

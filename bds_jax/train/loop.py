@@ -91,12 +91,14 @@ def check_finite(state, ckpt: checkpointing.Checkpointer):
         'learning rate or check the data.')
 
 
-def restore_latest(ckpt: checkpointing.Checkpointer, state: dict, data_iter, config):
+def restore_latest(ckpt: checkpointing.Checkpointer, state: dict, data_iter, config,
+                   run=None):
   """The newest checkpoint that restores into `state`'s layout (and `data_iter`), or None.
 
   A checkpoint that fails is logged and moved aside, and the one before it is used
   (`Checkpointer.restore_latest`); one trained with a config that differs from `config` in
-  fields that change the model or data is an error listing them.
+  fields that change the model or data is an error listing them. The safe config changes
+  `run` (from open_for_training) accepted are recorded at the step restored.
   """
   abstract = checkpointing.abstract_like(state)
 
@@ -105,6 +107,8 @@ def restore_latest(ckpt: checkpointing.Checkpointer, state: dict, data_iter, con
 
   restored = ckpt.restore_latest(lambda step: ckpt.restore(step, abstract, data_iter)[0],
                                  differences, quarantine=jax.process_index() == 0)
+  if run is not None:
+    run_config.record_safe_changes(run, 0 if restored is None else restored[1])
   if restored is None:
     return None
   log.info('Resumed from step %d in %s.', restored[1], os.path.dirname(ckpt.directory))
