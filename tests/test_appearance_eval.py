@@ -90,6 +90,16 @@ def test_truth_rows_are_ordered(ctx):
   assert effect['truth'] == pytest.approx(out['target_frame']['l1_person'], rel=1e-5)
   a, b = truth.transfer_pairs(ctx.test, 6, 0 + 11)
   x = truth._inputs(ctx.test, a, b, ctx.supersample)  # pylint: disable=protected-access
+  # On the person: an image scored against itself has SSIM 1 and sharpness 1; a blurred
+  # copy keeps much of its L1 but loses sharpness (a mean colour cannot pass for detail).
+  same = truth.scores(x['truth'], x['truth'], x['person'])
+  np.testing.assert_allclose(same['ssim_person'], 1.0, atol=1e-5)
+  np.testing.assert_allclose(same['sharpness'], 1.0, rtol=1e-6)
+  blurred = (x['truth'] + np.roll(x['truth'], 1, 1) + np.roll(x['truth'], 1, 2)
+             + np.roll(x['truth'], -1, 1) + np.roll(x['truth'], -1, 2)) / 5
+  soft = truth.scores(blurred, x['truth'], x['person'])
+  assert np.all(np.asarray(soft['sharpness']) < 0.8)
+  assert np.all(np.asarray(soft['ssim_person']) < 1)
   w = x['person']
   assert w.shape == (6, 64, 64, 1) and 0 < w.mean() < 0.5 and w.max() == 1.0
   # The truths differ only where a person is: the weights cover every changed pixel.
@@ -138,7 +148,8 @@ def test_evaluate_writes_table5_with_inception(setup, tmp_path):
   assert 'paper Table 5' in table and '| paper: ours (DeepFashion) | reconstruction | 0.80 | 3.08' in table
   assert 'no Human3.6M numbers' in table and 'transfer against the true rendering' in table
   assert 'no Inception weights given' not in table
-  assert '| row | SSIM | L1 | L1, person | LPIPS |' in table and 'LPIPS: VGG16' in table
+  assert ('| row | SSIM | L1 | L1, person | SSIM, person | sharpness, person | LPIPS |' in table
+          and 'LPIPS: VGG16' in table)
   assert 'Code effect: swapping' in table
 
 
@@ -159,7 +170,8 @@ def test_cli_without_inception_weights_and_config_checks(setup, tmp_path):
   assert a['real']['is'] is None
   assert 'no Inception weights given' in (tmp_path / 'appearance.md').read_text()
   assert 'lpips' not in a['truth']['transfer']
-  assert '| row | SSIM | L1 | L1, person |\n' in (tmp_path / 'appearance.md').read_text()
+  assert ('| row | SSIM | L1 | L1, person | SSIM, person | sharpness, person |\n'
+          in (tmp_path / 'appearance.md').read_text())
 
   from configs import behavior  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="'behavior' config but .* holds a 'appearance' run"):

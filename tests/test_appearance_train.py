@@ -148,7 +148,8 @@ def test_adversary_regresses_the_keypoints_of_the_frame_it_encodes(smoke):
            'stickman': np.where(rng.uniform(size=(2, 16, 16, 3)) > 0.8, 1.0, -1.0).astype(
                np.float32),
            'keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32),
-           'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32)}
+           'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32),
+           'person_mask': (rng.uniform(size=(2, 16, 16, 1)) > 0.7).astype(np.float32)}
   step = jax.jit(functools.partial(appearance_step.train_step, setup))
   base = jax.device_get(step(state, batch))
   moved_target = jax.device_get(step(state, dict(batch, keypoints=batch['keypoints'] + 0.3)))
@@ -176,7 +177,8 @@ def test_main_update_leaves_the_regressor_alone(smoke):
   batch = {'image': image, 'appearance': image,
            'stickman': np.where(rng.uniform(size=(2, 16, 16, 3)) > 0.8, 1.0, -1.0).astype(
                np.float32),
-           'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32)}
+           'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32),
+           'person_mask': (rng.uniform(size=(2, 16, 16, 1)) > 0.7).astype(np.float32)}
   before = jax.device_get(state)
   after, metrics = jax.jit(functools.partial(appearance_step.train_step, setup))(state, batch)
   after = jax.device_get(after)
