@@ -134,15 +134,14 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
   assert float(a['gamma']) > 0
 
 
-def test_adversary_regresses_the_keypoints_of_the_frame_it_encodes(smoke):
-  """The regressor and the adversarial term see the encoded frame's keypoints: the target's
-  keypoints (another frame with appearance_source='other') change nothing in a step."""
-  c = smoke
-  c.model.image_size, c.model.bottleneck_factor = 16, 3  # tiny: fast to compile
+def _tiny_step_inputs(c, seed: int):
+  """(setup, state, batch) of a 16 px appearance model and a random 2-image batch: a train
+  step that compiles fast."""
+  c.model.image_size, c.model.bottleneck_factor = 16, 3
   c.data.inplane_normalize = False
   c.loss.n_init_batches = 0
   setup, state = appearance_step.build(c, 40, chance=0.5)
-  rng = np.random.default_rng(1)
+  rng = np.random.default_rng(seed)
   image = np.tanh(rng.standard_normal((2, 16, 16, 3))).astype(np.float32)
   batch = {'image': image, 'appearance': image,
            'stickman': np.where(rng.uniform(size=(2, 16, 16, 3)) > 0.8, 1.0, -1.0).astype(
@@ -150,6 +149,13 @@ def test_adversary_regresses_the_keypoints_of_the_frame_it_encodes(smoke):
            'keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32),
            'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32),
            'person_mask': (rng.uniform(size=(2, 16, 16, 1)) > 0.7).astype(np.float32)}
+  return setup, state, batch
+
+
+def test_adversary_regresses_the_keypoints_of_the_frame_it_encodes(smoke):
+  """The regressor and the adversarial term see the encoded frame's keypoints: the target's
+  keypoints (another frame with appearance_source='other') change nothing in a step."""
+  setup, state, batch = _tiny_step_inputs(smoke, 1)
   step = jax.jit(functools.partial(appearance_step.train_step, setup))
   base = jax.device_get(step(state, batch))
   moved_target = jax.device_get(step(state, dict(batch, keypoints=batch['keypoints'] + 0.3)))
@@ -166,19 +172,8 @@ def test_main_update_leaves_the_regressor_alone(smoke):
   """With no regressor steps, one train step changes the model and nothing of the regressor,
   and its update is Adam's on the gradient of main_loss (the step shares one encoder pass
   between the regressor and the model through jax.vjp)."""
-  c = smoke
-  c.model.image_size, c.model.bottleneck_factor = 16, 3  # tiny: fast to compile
-  c.data.inplane_normalize = False
-  c.loss.n_init_batches = 0
-  setup, state = appearance_step.build(c, 40, chance=0.5)
+  setup, state, batch = _tiny_step_inputs(smoke, 0)
   setup = dataclasses.replace(setup, regressor_steps=0)
-  rng = np.random.default_rng(0)
-  image = np.tanh(rng.standard_normal((2, 16, 16, 3))).astype(np.float32)
-  batch = {'image': image, 'appearance': image,
-           'stickman': np.where(rng.uniform(size=(2, 16, 16, 3)) > 0.8, 1.0, -1.0).astype(
-               np.float32),
-           'appearance_keypoints': rng.uniform(size=(2, 17, 2)).astype(np.float32),
-           'person_mask': (rng.uniform(size=(2, 16, 16, 1)) > 0.7).astype(np.float32)}
   before = jax.device_get(state)
   after, metrics = jax.jit(functools.partial(appearance_step.train_step, setup))(state, batch)
   after = jax.device_get(after)
