@@ -5,6 +5,7 @@ BDS_DEBUG=1 to see it); anything else keeps its traceback, since it is a bug.
 """
 
 import errno
+import logging
 import os
 import sys
 
@@ -82,8 +83,30 @@ def parse_flags(argv: list[str]) -> list[str]:
     _fail(f'bad command line: {" ".join(text.split())}', 2)
 
 
+class _QuietDiskFull:
+  """A logging filter that drops the records of a full disk (orbax's background threads and
+  asyncio's unretrieved futures each log the same error with a traceback); the main thread's
+  one line says it once."""
+
+  def filter(self, record) -> bool:
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is not None and disk_full(exc):
+      return False
+    text = record.getMessage()
+    return not ('No space left on device' in text or 'Disk quota exceeded' in text)
+
+
+# Loggers that report errors of background work: absl (orbax logs through it) and asyncio.
+_BACKGROUND_LOGGERS = ('absl', 'asyncio')
+
+
 def main_with_clear_errors(run):
   """Calls run() (an entry point's app.run); expected errors exit non-zero with one message."""
+  if not debug():
+    for name in _BACKGROUND_LOGGERS:
+      logger = logging.getLogger(name)
+      if not any(isinstance(f, _QuietDiskFull) for f in logger.filters):
+        logger.addFilter(_QuietDiskFull())
   try:
     run()
   except KeyboardInterrupt:

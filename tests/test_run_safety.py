@@ -323,3 +323,25 @@ def test_every_trainer_lists_its_safe_fields():
     assert run_config._safe(field, 'appearance'), field  # pylint: disable=protected-access
   for field in ('data.builder_config', 'model.nf_max', 'optim.lr', 'data.batch_size'):
     assert not run_config._safe(field, 'appearance'), field  # pylint: disable=protected-access
+
+
+def test_full_disk_records_of_background_threads_are_dropped(monkeypatch, caplog):
+  # On a real 30 MiB tmpfs, orbax's save threads and asyncio's unretrieved futures each logged
+  # the ENOSPC with a traceback (8 tracebacks, 365 lines) around the one-line message.
+  monkeypatch.delenv(errors.DEBUG_ENV, raising=False)
+  full = OSError(errno.ENOSPC, 'No space left on device')
+
+  def run():
+    logging.getLogger('absl').error('Save Finalize thread failed.', exc_info=(
+        OSError, full, None))
+    logging.getLogger('asyncio').error('Task exception was never retrieved',
+                                       exc_info=(ValueError, ValueError(
+                                           'RESOURCE_EXHAUSTED: Failed to write 5035 bytes: No '
+                                           'space left on device'), None))
+    logging.getLogger('absl').error('an unrelated failure is still shown')
+    raise full
+
+  with caplog.at_level(logging.INFO), pytest.raises(SystemExit):
+    errors.main_with_clear_errors(run)
+  messages = [r.getMessage() for r in caplog.records]
+  assert messages == ['an unrelated failure is still shown']
