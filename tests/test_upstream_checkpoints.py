@@ -1,5 +1,6 @@
 """Reading the authors' PyTorch checkpoints: safe .pth reading and an exact parameter mapping."""
 
+import copy
 import os
 import pickle
 import zipfile
@@ -102,12 +103,60 @@ def test_a_pickle_that_calls_code_is_refused(tmp_path):
       pth.load_state_dict(str(path), use_torch=use_torch)
 
 
+def _ignite(net):
+  """What upstream's ignite ModelCheckpoint saves: the model's and the optimizer's state.
+
+  Works on a copy: the step below must not move the shared fixture's weights."""
+  net = copy.deepcopy(net)
+  opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+  sum(p.sum() for p in net.parameters()).backward()
+  opt.step()  # the optimizer state then holds tensors too
+  return {'model': net.state_dict(), 'optimizer': opt.state_dict()}
+
+
+@pytest.mark.parametrize('legacy', [True, False])
+def test_ignite_checkpoints_in_both_serialisations(upstream_files, tmp_path, legacy, caplog):
+  net = upstream_files[0]
+  path = tmp_path / 'reg_ckpt_checkpoint_7.pth'
+  # PyTorch 1.3, which upstream used, wrote the legacy (non-zip) format.
+  ckpt = _ignite(net)
+  torch.save(ckpt, path, _use_new_zipfile_serialization=not legacy)
+  assert zipfile.is_zipfile(path) != legacy
+  want = ckpt['model']
+  for use_torch in (False, True):
+    with caplog.at_level('INFO'):
+      sd = pth.load_state_dict(str(path), use_torch=use_torch)
+    assert list(sd) == list(want)
+    for k, v in want.items():
+      np.testing.assert_array_equal(sd[k], v.numpy(), err_msg=k)
+    assert 'ignored: optimizer' in caplog.text
+  if legacy:  # a state dict saved plainly in the legacy format too
+    torch.save(want, tmp_path / 'plain.pth', _use_new_zipfile_serialization=False)
+    sd = pth.load_state_dict(str(tmp_path / 'plain.pth'), use_torch=False)
+    np.testing.assert_array_equal(sd['decoder.n_out.bias'], want['decoder.n_out.bias'].numpy())
+    # Cut off inside the storages: the file is named, nothing crashes.
+    data = path.read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(data[:len(data) - 100])
+    with pytest.raises(ValueError, match='cut.pth.*truncated'):
+      pth.load_state_dict(str(tmp_path / 'cut.pth'), use_torch=False)
+
+
+def test_a_legacy_pickle_that_calls_code_is_refused(tmp_path):
+  path = tmp_path / 'evil_legacy.pth'
+  path.write_bytes(b''.join(pickle.dumps(x, protocol=2) for x in (
+      pth.LEGACY_MAGIC, pth.LEGACY_PROTOCOL, {'little_endian': True},
+      {'model': {'w': _Evil()}, 'optimizer': {}}, [])))
+  for use_torch in (False, True):
+    with pytest.raises(pth.UnsafePickleError, match='evil_legacy.pth'):
+      pth.load_state_dict(str(path), use_torch=use_torch)
+
+
 def test_wrong_files_are_clear_errors(upstream_files, tmp_path):
   _, _, net_path, flow_path = upstream_files
   with pytest.raises(FileNotFoundError, match='missing.pth'):
     pth.load_state_dict(str(tmp_path / 'missing.pth'))
   (tmp_path / 'legacy.pth').write_bytes(b'\x80\x02not a zip')
-  with pytest.raises(ValueError, match='not a zip-format'):
+  with pytest.raises(ValueError, match='legacy.pth: cannot read this PyTorch file'):
     pth.load_state_dict(str(tmp_path / 'legacy.pth'), use_torch=False)
   with pytest.raises(ValueError, match='is this the flow'):
     mapping.flow_arrays(pth.load_state_dict(net_path, use_torch=False), net_path)
