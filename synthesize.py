@@ -33,7 +33,9 @@ flags.DEFINE_string('data_dir', '', 'TFDS data dir (default: the one the run rec
 flags.DEFINE_string('source', 'test:auto', 'Source behaviors: <split>:<i>,... | <split>:auto '
                     '| poses.npy')
 flags.DEFINE_string('target', 'test:auto', 'Target start postures (video: image frames).')
-flags.DEFINE_integer('num', 3, 'Sources/targets (auto), samples per row, UMAP points per set.')
+flags.DEFINE_integer('num', 3, 'Sources/targets (auto), samples per row.')
+flags.DEFINE_integer('points', 2000, 'umap: test windows embedded (and samples per prior); '
+                     'neighbours: re-enactments the class share is averaged over.')
 flags.DEFINE_integer('steps', 5, 'interpolate: clips from one code to the other.')
 flags.DEFINE_integer('k', 5, 'neighbours: how many.')
 flags.DEFINE_enum('prior', 'flow', ['flow', 'gaussian'], 'loop: the prior sampled.')
@@ -64,7 +66,7 @@ def main(argv):
   from bds_jax.synthesis import commands
   from bds_jax.viz import report_page
   settings = commands.Settings(**{f: FLAGS[f].value for f in (
-      'workdir', 'out_dir', 'data_dir', 'source', 'target', 'num', 'steps', 'k', 'prior',
+      'workdir', 'out_dir', 'data_dir', 'source', 'target', 'num', 'points', 'steps', 'k', 'prior',
       'num_behaviors', 'seed', 'format', 'name', 'appearance_workdir', 'camera',
       'image_builder_config')})
   with run_lock.reading():  # a trainer cannot start on the runs read until this ends

@@ -67,3 +67,28 @@ def test_model_is_equivariant_to_where_people_stand_and_face(data):
   out = norm.denormalize(np.asarray(plain.decode(mu, x[:, 0], 10)))
   out_m = norm.denormalize(np.asarray(plain.decode(mu, xm[:, 0], 10)))
   assert np.abs(out_m - _rigid(out, 2.0, (0.7, -0.4))).max() > 1e-2
+
+
+def test_frame_space_loss_counts_a_centimetre_alike_wherever_people_face(data):
+  from bds_jax.train import behavior_step  # pylint: disable=g-import-not-at-top
+  poses, norm = data
+  bf = body_frame.BodyFrame.create(norm.mean, norm.std, 0.3)
+  model = behavior.BehaviorModel(51, 16, nnx.Rngs(0), body_frame=bf)
+  t, d = 10, 0.03  # 3 cm along each start pose's forward axis, on one joint of one frame
+
+  def loss(p, space):
+    _, cos, sin = body_frame.reference_frame(jnp.asarray(p[:, 0]))
+    ref = np.asarray(cos), np.asarray(sin)
+    off = np.zeros_like(p[:, 1:t + 1])
+    off[:, 4, 7, 0], off[:, 4, 7, 1] = d * ref[0], d * ref[1]
+    y = jnp.asarray(norm.normalize(p[:, 1:t + 1]))
+    x_hat = jnp.asarray(norm.normalize(p[:, 1:t + 1] + off))
+    return float(behavior_step.recon_loss(model, x_hat, y, jnp.asarray(norm.normalize(
+        p[:, 0])), space))
+
+  expected = (d / 0.3) ** 2 / (t * 51)  # one element of t * 51, in units of body_xy_scale
+  for angle in (0.0, 1.0, 2.5):
+    moved = _rigid(poses, angle, (0.7, -0.4))
+    assert loss(moved, 'frame') == pytest.approx(expected, rel=1e-3)
+  # In world z-scores the same error is divided by where people stand (σ of x and y).
+  assert loss(poses, 'world') < 0.5 * expected

@@ -68,11 +68,15 @@ def test_smoke_evaluation_writes_well_formed_results(behavior_workdir, flow_work
   assert {'APD', 'ADE', 'FDE', 'MMADE', 'MMFDE', 'CMD'} <= set(s['hmp']['flow'])
   assert s['hmp']['num_windows'] == 24
   gt = s['gt_transfer']
-  assert gt['all']['num_pairs'] == gt['num_pairs'] == 24
+  assert gt['self']['num_pairs'] == gt['num_pairs'] == 24 and 'all' not in gt  # never pooled
   assert gt['direct']['num_pairs'] + gt['transition']['num_pairs'] == 24
-  for name in ('model', 'static', 'source_offsets', 'copy_source'):
-    assert gt['all'][f'mpjpe_mm_{name}']['mean'] > 0
-  assert 0 <= gt['all']['recognition_accuracy']['reenacted'] <= 1
+  assert gt['self']['mpjpe_mm_model']['mean'] > 0 and gt['self']['mpjpe_mm_static']['mean'] > 0
+  for cat in ('direct', 'transition'):
+    if gt[cat]['num_pairs']:
+      for name in ('model', 'static', 'source_offsets', 'copy_source'):
+        assert gt[cat][f'mpjpe_mm_{name}']['mean'] > 0
+      assert 0 <= gt[cat]['recognition_accuracy']['reenacted'] <= 1
+      assert sum(n for n, _, _ in gt[cat]['by_class'].values()) == gt[cat]['num_pairs']
   for suite in eval_configs.SUITES:
     text = (tmp_path / f'{suite}.md').read_text()
     assert text.startswith('## ') and 'ours' in text
@@ -86,6 +90,14 @@ def test_evaluation_is_deterministic(behavior_workdir, tmp_path):
   a = runner.evaluate(cfg, ec, behavior_workdir, out_dir=str(tmp_path / 'a'))
   b = runner.evaluate(cfg, ec, behavior_workdir, out_dir=str(tmp_path / 'b'))
   assert a['runs']['ours']['suites'] == b['runs']['ours']['suites']
+  # Suites evaluated one at a time accumulate for the same checkpoint.
+  runner.evaluate(cfg, _eval_config(suites='transfer'), behavior_workdir,
+                  out_dir=str(tmp_path / 'c'))
+  runner.evaluate(cfg, _eval_config(suites='diversity'), behavior_workdir,
+                  out_dir=str(tmp_path / 'c'))
+  suites = [json.loads((tmp_path / d / 'results.json').read_text())['runs']['ours']['suites']
+            for d in ('a', 'c')]
+  assert suites[1] == suites[0]
 
 
 def test_baseline_variants_share_one_table(behavior_workdir, smoke_config, tmp_path):

@@ -29,6 +29,7 @@ from configs import flow as flow_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.environ.get('BDS_TEST_ARTIFACTS', os.path.join(ROOT, 'test-artifacts'))
+UMAP_POINTS = 320  # above the 300 hover clips per set
 pytestmark = pytest.mark.filterwarnings(r'ignore:os\.fork\(\) was called')  # ffmpeg subprocess
 
 
@@ -106,11 +107,16 @@ def test_pose_subcommands_write_videos(run_dir, command, kw, behaviors, grid):
 
 
 def test_neighbours_reports_class_agreement(run_dir):
-  entry = commands.run('neighbours', _settings(run_dir, k=2, name='nb', format='gif'))
+  entry = commands.run('neighbours', _settings(run_dir, k=2, name='nb', format='gif', points=40))
   stats = entry['stats']
   for space in ('behavior space (μ)', 'posture space (start pose)'):
-    assert 0.0 <= stats[f'{space}: share with the source class'] <= 1.0
-    assert len(stats[f'{space}: windows']) == 2
+    assert 0.0 <= stats[f'this re-enactment, {space}: share with the source class'] <= 1.0
+    assert len(stats[f'this re-enactment, {space}: windows']) == 2
+  # Averaged over many re-enactments, and the caption prints the very numbers of the stats.
+  assert stats['re-enactments'] == 40
+  share = stats['re-enactments, behavior space (μ): share with the source class']
+  assert f'Over 40 re-enactments' in entry['caption']
+  assert f'{100 * share:.0f}% of the 2 μ-neighbours' in entry['caption']
   assert entry['video'] == 'nb.gif'
 
 
@@ -121,8 +127,18 @@ def test_umap_png_and_interactive_html(run_dir, report):
   data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page,
                               re.S).group(1))
   assert {p['s'] for p in data['points']} == {'posterior μ', 'flow samples', 'N(0, I) samples'}
-  assert len(data['points']) == 3 * 12 and 'src=' not in page.split('<script id="data"')[0]
-  assert entry['points'] == 36 and os.path.getsize(os.path.join(out, entry['still'])) > 10_000
+  # As many points as asked for, in every set; hover clips on a bounded subset only.
+  for name in ('posterior μ', 'flow samples', 'N(0, I) samples'):
+    assert sum(p['s'] == name for p in data['points']) == UMAP_POINTS, name
+    assert sum(p['s'] == name and 'c' in p for p in data['points']) == min(UMAP_POINTS, 300)
+  assert len(data['points']) == entry['points'] == 3 * UMAP_POINTS
+  assert 'src=' not in page.split('<script id="data"')[0]
+  assert os.path.getsize(os.path.join(out, entry['still'])) > 10_000
+  # The caption's numbers are the stats' numbers.
+  stats = entry['stats']
+  assert stats['test windows'] == UMAP_POINTS and f'{3 * UMAP_POINTS} codes' in entry['caption']
+  for key in ('k-NN class purity, behavior space (μ)', 'k-NN class purity, start-pose space'):
+    assert 0.0 <= stats[key] <= 1.0 and f'{100 * stats[key]:.0f}%' in entry['caption']
 
 
 def test_pose_file_as_source(run_dir, tmp_path):
@@ -257,7 +273,7 @@ def report(run_dir, appearance_dir):
       'transfer': commands.run('transfer', _settings(run_dir, num=1)),
       'video': commands.run('video', _settings(run_dir, appearance_workdir=appearance_dir,
                                                target='test:0,9')),
-      'umap': commands.run('umap', _settings(run_dir, num=12)),
+      'umap': commands.run('umap', _settings(run_dir, points=UMAP_POINTS)),
   }
   eval_config = eval_configs.get_config('smoke')
   eval_config.suites = 'diversity'
@@ -279,6 +295,9 @@ def test_report_is_valid_html_with_links_that_resolve(run_dir, report):
     assert needed in links, needed
   assert 'RGB re-enactment' in text and 'Behavior transfer' in text
   assert '<h3>Diversity (paper Tables 2 and 4)</h3>' in text and '<td>flow</td>' in text
+  # Numbers are tables with Unicode as it is, not JSON dumps with escapes.
+  assert '<table class="kv stats"><tr><th>test windows</th><td>320</td>' in text
+  assert 'k-NN class purity, behavior space (μ)' in text and '\\u03bc' not in text
 
 
 def test_report_in_headless_chromium(report):

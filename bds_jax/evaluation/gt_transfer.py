@@ -18,16 +18,20 @@ Protocol: test-subject pairs (source, target) with different start postures.
   spends its first ~0.7-1.3 s on the transition); `all` pools them.
 
 Reported, per category: MPJPE in mm between prediction and truth, per T and averaged over the
-window, for the model and three naive references:
+window, for the model and three naive references (and per behavior class, model against
+static):
 - `static`: holding the target start posture;
 - `source_offsets`: the source's per-joint displacements since its first frame, added to the
   target start posture;
 - `copy_source`: the source window itself, translated so that its root starts at the target's.
-And behavior recognition: a sequence classifier trained on train-split windows (behavior
+`self` re-enacts each source window from its own first frame against the window itself: how
+much of the behavior the code carries at all (the ceiling for transfer). And behavior
+recognition: a sequence classifier trained on train-split windows (behavior
 labels) recognises the source's behavior in the re-enactments; its accuracy on the true
 renderings and on real test windows is shown for scale.
 """
 
+import jax.numpy as jnp
 import numpy as np
 
 from bds_jax import synthetic
@@ -35,9 +39,10 @@ from bds_jax.data.pipeline import fixed_windows
 from bds_jax.evaluation.context import Context
 from bds_jax.evaluation.transfer import t_values
 from bds_jax.metrics import probes
+from bds_jax.models import body_frame
 from bds_jax.metrics import transfer
 
-CATEGORIES = ('direct', 'transition', 'all')
+CATEGORIES = ('self', 'direct', 'transition')
 METHODS = ('model', 'static', 'source_offsets', 'copy_source')
 
 
@@ -50,11 +55,16 @@ def onset_frames(seqs) -> np.ndarray:
                  * synthetic.FPS).astype(np.int64)
 
 
+def eligible_sources(seqs, span: int) -> np.ndarray:
+  """Indices of the sequences with `span` raw frames after their behavior onset."""
+  return np.flatnonzero(onset_frames(seqs) + span <= seqs.lengths)
+
+
 def pairs(seqs, n: int, seed: int, span: int) -> tuple[np.ndarray, np.ndarray]:
   """n (source, target) index pairs: sources whose window fits after the onset, targets of
   another start posture."""
   postures = seqs.extras['posture']
-  eligible = np.flatnonzero(onset_frames(seqs) + span <= seqs.lengths)
+  eligible = eligible_sources(seqs, span)
   if not len(eligible):
     raise ValueError(f'No sequence of {seqs.name}/{seqs.split} has {span} frames after its '
                      'behavior onset; use longer sequences (the default builder config).')
@@ -107,6 +117,24 @@ def _mpjpe_table(pred, truth, ts) -> dict:
           **{str(k): float(err['per_frame'][transfer.TDE_INDICES[k]]) for k in ts}}
 
 
+def canonical(x_m) -> np.ndarray:
+  """(N, T, 51) of metre windows (N, T, 17, 3) in their first frame's body frame."""
+  x = jnp.asarray(x_m, jnp.float32)
+  origin, cos, sin = body_frame.reference_frame(x[:, 0])
+  body = body_frame.to_body(x, origin, cos, sin)
+  return np.asarray(body).reshape(*x.shape[:2], -1)
+
+
+def _by_class(model, static, truth, labels, names) -> dict:
+  """{class: (pairs, model mean MPJPE mm, static mean MPJPE mm)} over the classes present."""
+  out = {}
+  for c in np.unique(labels):
+    m = labels == c
+    out[names[int(c)]] = [int(m.sum()), transfer.mpjpe_mm(model[m], truth[m])['mean'],
+                          transfer.mpjpe_mm(static[m], truth[m])['mean']]
+  return out
+
+
 def run(ctx: Context, *, seed: int, num_pairs: int, classifier_steps: int):
   """Yields the pair counts and, per category, MPJPE tables and recognition accuracies."""
   if ctx.config.data.name != 'synthetic_motion':
@@ -122,26 +150,47 @@ def run(ctx: Context, *, seed: int, num_pairs: int, classifier_steps: int):
   predictions = {'model': norm.denormalize(reenacted), **references(source_m, start_m)}
 
   ts = t_values(t)
-  masks = {'direct': ~transition, 'transition': transition, 'all': np.ones_like(transition)}
+  # Transition pairs are never pooled with direct ones: their truth first moves into the
+  # behavior, which a code of the behavior alone does not say.
+  masks = {'direct': ~transition, 'transition': transition}
   out = {'num_pairs': int(len(src)), 'T': list(ts)}
+  names = seqs.label_names
+  behavior = seqs.labels[src]
+  own = ctx.decode(mu, norm.normalize(source_m[:, 0]))
+  out['self'] = {'num_pairs': int(len(src)),
+                 'mpjpe_mm_model': _mpjpe_table(norm.denormalize(own), source_m[:, 1:], ts),
+                 'mpjpe_mm_static': _mpjpe_table(
+                     np.repeat(source_m[:, :1], t, axis=1), source_m[:, 1:], ts),
+                 'by_class': _by_class(norm.denormalize(own), np.repeat(source_m[:, :1], t, 1),
+                                       source_m[:, 1:], behavior, names)}
   for cat, mask in masks.items():
     out[cat] = {'num_pairs': int(mask.sum())}
     if mask.any():
       for name, pred in predictions.items():
         out[cat][f'mpjpe_mm_{name}'] = _mpjpe_table(pred[mask], truth_m[mask], ts)
+      out[cat]['by_class'] = _by_class(predictions['model'][mask], predictions['static'][mask],
+                                        truth_m[mask], behavior[mask], names)
 
-  train = fixed_windows(ctx.train, num_pairs * 2, seed + 7, paired=False)
+  # The classifier sees each window in its first frame's body frame (metres): where a person
+  # stands and faces says nothing about the behavior. It learns from onset-aligned windows of
+  # the train split (the truths' distribution) and as many random ones.
+  train_seqs = ctx.train_seqs
+  tr_src, _ = pairs(train_seqs, num_pairs * 2, seed + 7, span)
+  onset = onset_frames(train_seqs)
+  aligned = np.stack([train_seqs.poses[i][onset[i]:onset[i] + span:lag][:t] for i in tr_src])
+  rand = fixed_windows(ctx.train, num_pairs * 2, seed + 9, paired=False)
   real = fixed_windows(ctx.test, num_pairs, seed + 8, paired=False)
-  behavior = seqs.labels[src]
-  truth_n = norm.normalize(truth_m)
+  train_x = np.concatenate([aligned, norm.denormalize(rand['poses'][:, :-1])])
+  train_y = np.concatenate([train_seqs.labels[tr_src], rand['label']])
   extra = {}
   for cat, mask in masks.items():
     if mask.any():
-      extra[f'reenacted_{cat}'] = (reenacted[mask], behavior[mask])
-      extra[f'truth_{cat}'] = (truth_n[mask], behavior[mask])
+      extra[f'reenacted_{cat}'] = (canonical(predictions['model'][mask]), behavior[mask])
+      extra[f'truth_{cat}'] = (canonical(truth_m[mask]), behavior[mask])
   acc = probes.sequence_classifier_accuracy(
-      train['poses'][:, :-1], train['label'], real['poses'][:, :-1], real['label'],
-      len(seqs.label_names), seed=seed, steps=classifier_steps, extra_test_sets=extra)
+      canonical(train_x), train_y, canonical(norm.denormalize(real['poses'][:, :-1])),
+      real['label'], len(seqs.label_names), seed=seed, steps=classifier_steps,
+      learning_rate=1e-3, extra_test_sets=extra)
   for cat, mask in masks.items():
     if mask.any():
       out[cat]['recognition_accuracy'] = {'reenacted': acc[f'reenacted_{cat}_accuracy'],

@@ -154,31 +154,43 @@ def gt_transfer_table(results: dict, dataset: str) -> str:
            'MPJPE (mm) between the re-enactment and the generator\'s true rendering of the '
            'source behavior from the target start posture, at T and averaged. The source window '
            'starts at its behavior onset and the truth starts moving at once, so both show the '
-           'behavior from the first frame. `direct`: the target posture needs no transition; '
-           '`transition`: the truth first moves into the behavior (e.g. stands up). Naive '
-           'references: holding the start posture (static), adding the source\'s joint '
-           'displacements to the start posture (source offsets), and the source window moved to '
-           'the target\'s root (copy source).',
+           'behavior from the first frame. `self`: each source re-enacted from its own first '
+           'frame (what the code carries at all); `direct`: the target posture needs no '
+           'transition; `transition`: the truth first moves into the behavior (e.g. stands up), '
+           'which a code of the behavior alone does not say, so these pairs are reported apart '
+           'and never pooled. Naive references: holding the start posture (static), adding the '
+           'source\'s joint displacements to the start posture (source offsets), and the source '
+           'window moved to the target\'s root (copy source).',
            '']
   for name, r in results.items():
     if 'skipped' in r:
       lines.append(f'- {name}: skipped ({r["skipped"]}).')
       continue
     ts = r['T']
-    for cat in ('direct', 'transition', 'all'):
+    for cat in ('self', 'direct', 'transition'):
       rc = r.get(cat, {})
       if not rc.get('num_pairs'):
         continue
       lines += [f'| {name}, {cat} ({rc["num_pairs"]} pairs) | ' +
-                ' | '.join(f'T={t}' for t in ts) + ' | mean |',
-                '|' + '---|' * (len(ts) + 2)]
+                ' | '.join(f'T={t}' for t in ts) + ' | mean | × static |',
+                '|' + '---|' * (len(ts) + 3)]
+      static = rc['mpjpe_mm_static']['mean']
       for kind in ('model', 'static', 'source_offsets', 'copy_source'):
+        if f'mpjpe_mm_{kind}' not in rc:
+          continue
         m = rc[f'mpjpe_mm_{kind}']
         lines.append(f'| {kind} | ' + ' | '.join(_f(m[str(t)], 0) for t in ts) +
-                     f' | {_f(m["mean"], 0)} |')
-      acc = rc['recognition_accuracy']
-      lines += ['', f'Behavior recognised in the re-enactments: {_f(acc["reenacted"])} (on the '
-                    f'true renderings {_f(acc["truth"])}).', '']
+                     f' | {_f(m["mean"], 0)} | {_f(m["mean"] / static, 2)} |')
+      lines.append('')
+      if rc.get('by_class'):
+        lines += ['| class | pairs | model | static | × static |', '|---|---|---|---|---|']
+        lines += [f'| {c} | {n} | {_f(m, 0)} | {_f(st, 0)} | {_f(m / st, 2)} |'
+                  for c, (n, m, st) in rc['by_class'].items()]
+        lines.append('')
+      if 'recognition_accuracy' in rc:
+        acc = rc['recognition_accuracy']
+        lines += [f'Behavior recognised in the re-enactments: {_f(acc["reenacted"])} (on the '
+                  f'true renderings {_f(acc["truth"])}).', '']
     lines += [f'Classifier accuracy on real test windows: '
               f'{_f(r["recognition_real_test_windows"])}; {r["num_pairs"]} pairs in all.', '']
   return '\n'.join(lines) + '\n'

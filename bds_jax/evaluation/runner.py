@@ -8,6 +8,7 @@ through the behavior run it belongs to.
 """
 
 import logging
+import json
 import os
 import time
 
@@ -120,5 +121,34 @@ def evaluate(config, eval_config, workdir: str, baseline_workdirs=(),
       run['seconds'][suite] = time.perf_counter() - start
       log.info('%s / %s done in %.1f s.', name, suite, run['seconds'][suite])
     results['runs'][name] = run
-  report.write(out_dir or main.eval_dir, results, run_config.data.name)
+  out_dir = out_dir or main.eval_dir
+  _keep_earlier_suites(results, os.path.join(out_dir, 'results.json'))
+  report.write(out_dir, results, run_config.data.name)
   return results
+
+
+PRIOR_FREE_SUITES = ('transfer', 'gt_transfer')  # posterior means only: no flow or prior
+
+
+def _keep_earlier_suites(results: dict, path: str):
+  """Adds the suites of an earlier results.json that were not run now, for each run whose
+  checkpoint is the same one (and its flow too, unless the suite uses no prior), so that
+  suites can be evaluated one at a time."""
+  try:
+    with open(path) as f:
+      earlier = json.load(f)
+  except (OSError, ValueError):
+    return
+  for name, run in results['runs'].items():
+    old = (earlier.get('runs') or {}).get(name) if isinstance(earlier, dict) else None
+    if not isinstance(old, dict) or any(old.get(k) != run.get(k) for k in ('workdir', 'step')):
+      continue
+    same_flow = all(old.get(k) == run.get(k) for k in ('flow', 'flow_step'))
+    kept = [s for s in old.get('suites', {})
+            if s not in run['suites'] and (same_flow or s in PRIOR_FREE_SUITES)]
+    for suite in kept:
+      run['suites'][suite] = old['suites'][suite]
+      run['seconds'][suite] = old.get('seconds', {}).get(suite)
+    if kept:
+      log.info('%s: kept %s from the earlier evaluation of the same checkpoint (%s).', name,
+               ', '.join(kept), path)

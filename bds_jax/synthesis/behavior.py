@@ -15,6 +15,7 @@ from bds_jax import errors
 from bds_jax import sampling
 from bds_jax.data.windows import Windows
 from bds_jax.evaluation import common
+from bds_jax.metrics import neighbours as neighbour_metrics
 from bds_jax.synthesis.inputs import Clips
 from bds_jax.viz.animation import Panel
 
@@ -125,14 +126,16 @@ def interpolate(sampler: sampling.Sampler, pair: Clips, start: Clips, steps: int
 
 
 def neighbours(sampler: sampling.Sampler, windows: Windows, source: Clips, target: Clips,
-               k: int, batch_size: int = 256, stride: int = 10) -> Figure:
+               k: int, batch_size: int = 256, stride: int = 10, many: int = 2000,
+               seed: int = 0) -> Figure:
   """A re-enactment (source's behavior from target's start posture) and its k nearest test
   windows in behavior space (μ) and in posture space (start pose).
 
   If the code holds the behavior and not the posture, the μ-neighbours share the source's
   class and the posture-neighbours share the target's posture but not the behavior. At most
   one window per sequence (windows start every `stride` raw frames). Reported: the fraction
-  of each neighbour set with the source's class.
+  of each neighbour set with the source's class, for the figure's re-enactment and averaged
+  over `many` re-enactments of random test windows from random other windows' start postures.
   """
   normalizer = sampler.normalizer
   reenacted = sampler.decode(codes(sampler, _first(source)),
@@ -179,14 +182,51 @@ def neighbours(sampler: sampling.Sampler, windows: Windows, source: Clips, targe
     rows.append([Panel(f'{short} neighbour {r + 1}: {lab}', p)
                  for r, (i, (lab, p)) in enumerate(zip(idx, found))])
     if src_label:
-      stats[f'{name}: share with the source class'] = float(
+      stats[f'this re-enactment, {name}: share with the source class'] = float(
           np.mean([lab == src_label for lab, _ in found]))
-    stats[f'{name}: windows'] = [int(i) for i in idx]
+    stats[f'this re-enactment, {name}: windows'] = [int(i) for i in idx]
+  many_stats = _many_reenactments(sampler, mus, x, seqs.labels[seq_of], seq_of, k, many, seed,
+                                  batch_size)
+  stats.update(many_stats)
+  n = many_stats['re-enactments']
+  share_mu = many_stats['re-enactments, behavior space (μ): share with the source class']
+  share_pose = many_stats['re-enactments, posture space (start pose): share with the source class']
   return Figure(rows, 'Nearest neighbours of a re-enactment: behavior vs posture space',
                 f'Top: the source ({source.titles[0]}), the target start posture and the '
                 f're-enactment. Middle: its {k} nearest test windows by behavior code μ. '
                 f'Bottom: its {k} nearest test windows by start pose. If μ holds the behavior, '
-                'the middle row repeats the source\'s behavior from other postures.', stats)
+                'the middle row repeats the source\'s behavior from other postures. Over '
+                f'{n} re-enactments of random test windows from other windows\' start postures, '
+                f'{100 * share_mu:.0f}% of the {k} μ-neighbours share the source\'s class, '
+                f'against {100 * share_pose:.0f}% of the start-pose neighbours (chance '
+                f'{100 * many_stats["chance (sum of squared class shares)"]:.0f}%).', stats)
+
+
+def _many_reenactments(sampler, mus, x, labels, groups, k: int, n: int, seed: int,
+                       batch_size: int) -> dict:
+  """Class shares of the k nearest candidates of n re-enactments (random source window, random
+  target window of another sequence), in μ and in start-pose space; neighbours from the
+  source's and the target's sequences are skipped."""
+  rng = np.random.default_rng(seed)
+  n = min(n, len(x))
+  src = rng.choice(len(x), n, replace=False)
+  tgt = np.array([rng.choice(np.flatnonzero(groups != groups[i])) for i in src])
+  out = np.asarray(common.batched(
+      lambda z, st: sampling.decode(sampler.model_def, sampler.params, z, st, sampler.steps),
+      (mus[src], x[tgt, 0]), batch_size))
+  query = np.concatenate([x[tgt, :1], out], axis=1)
+  mu_q = posterior_means(sampler, query, batch_size)
+  flat = x[:, 0].reshape(len(x), -1)
+  shares = {}
+  for name, q, keys in (('behavior space (μ)', mu_q, mus),
+                        ('posture space (start pose)', query[:, 0].reshape(n, -1), flat)):
+    # A neighbour from the source's or the target's own sequence would be trivially alike.
+    shares[name] = neighbour_metrics.share_with_class(
+        q, labels[src], keys, labels, k, np.stack([groups[src], groups[tgt]], 1), groups)
+  return {'re-enactments': int(n), 'k': int(k),
+          **{f're-enactments, {name}: share with the source class': float(v)
+             for name, v in shares.items()},
+          'chance (sum of squared class shares)': neighbour_metrics.chance(labels)}
 
 
 def _first(clips: Clips) -> Clips:

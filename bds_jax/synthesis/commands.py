@@ -40,7 +40,9 @@ class Settings:
   data_dir: str = ''               # TFDS data dir ('' = as recorded in the run)
   source: str = 'test:auto'        # behaviors: <split>:<i>,<j>,... | <split>:auto | poses.npy
   target: str = 'test:auto'        # start postures (video: frames of the image dataset)
-  num: int = 3                     # sources / targets / samples per row / UMAP points per set
+  num: int = 3                     # sources / targets / samples per row
+  points: int = 2000               # umap: test windows and samples per prior; neighbours:
+                                   # re-enactments the class share is averaged over
   steps: int = 5                   # interpolation steps
   k: int = 5                       # neighbours
   prior: str = 'flow'              # loop
@@ -80,7 +82,7 @@ def _check(s: Settings, command: str):
     raise errors.InputError(f'Unknown subcommand {command!r}; choose one of {", ".join(COMMANDS)}.')
   if s.format not in ('mp4', 'gif'):
     raise errors.InputError(f'--format={s.format!r} must be mp4 or gif.')
-  for field in ('num', 'steps', 'k', 'num_behaviors'):
+  for field in ('num', 'steps', 'k', 'num_behaviors', 'points'):
     if getattr(s, field) < 1:
       raise errors.InputError(f'--{field}={getattr(s, field)} must be at least 1.')
   if command == 'video' and not s.appearance_workdir:
@@ -115,7 +117,8 @@ def run(command: str, s: Settings) -> dict:
   elif command == 'neighbours':
     source = session.clips(s.source, 1, '--source')
     target = session.clips(s.target, 1, '--target', 1, source.labels)
-    figure = behavior.neighbours(sampler, session.windows('test'), source, target, s.k)
+    figure = behavior.neighbours(sampler, session.windows('test'), source, target, s.k,
+                                 many=s.points, seed=s.seed)
   elif command == 'umap':
     return _umap(session, name, key, extra)
   else:
@@ -128,20 +131,35 @@ def run(command: str, s: Settings) -> dict:
 
 def _umap(session: Session, name: str, key, extra: dict) -> dict:
   sampler, s = session.sampler, session.settings
-  codes, sets, labels, clips = embedding.collect(sampler, session.windows('test'), s.num, key)
+  codes, sets, labels, clips, stats = embedding.collect(sampler, session.windows('test'),
+                                                        s.points, key, k=s.k)
   xy = embedding.fit(codes, s.seed)
   os.makedirs(session.out_dir, exist_ok=True)
   title = f'UMAP of behavior space ({session.config.data.name}, test split)'
   embedding.write_png(os.path.join(session.out_dir, f'{name}.png'), xy, sets, labels, title)
   embedding.write_html(os.path.join(session.out_dir, f'{name}.html'), xy, sets, labels, clips,
                        title, sampler.fps)
+  n = stats['test windows']
+  per_set = {x: sets.count(x) for x in dict.fromkeys(sets)}
+  caption = (f'One UMAP embedding of {len(xy)} codes: '
+             + ', '.join(f'{c} {x}' for x, c in per_set.items()) +
+             f' (left: the windows by class, {stats["classes"]} classes; right: the sets). '
+             f'Of each of the {n} windows\' {stats["k"]} nearest windows of other sequences, '
+             f'{_pct(stats["k-NN class purity, behavior space (μ)"])} share its class in behavior '
+             f'space (μ, not the 2-D picture) and '
+             f'{_pct(stats["k-NN class purity, start-pose space"])} in start-pose space '
+             f'(chance {_pct(stats["chance (sum of squared class shares)"])}). The HTML version '
+             'plays a clip when a larger point is hovered.')
   entry = {'name': name, 'command': 'umap', 'title': title, 'still': f'{name}.png',
-           'html': f'{name}.html', 'points': int(len(xy)),
-           'caption': 'One UMAP embedding of posterior means μ of test windows (left: by '
-                      'class), flow samples and N(0, I) samples (right). The HTML version '
-                      'plays each point\'s clip on hover.', 'stats': {}, **extra}
+           'html': f'{name}.html', 'points': int(len(xy)), 'caption': caption,
+           'stats': {**stats, **{f'points: {x}': c for x, c in per_set.items()}}, **extra}
   outputs.add_entry(session.out_dir, entry)
   return entry
+
+
+def _pct(x: float) -> str:
+  """A share as the captions and the stats tables print it."""
+  return f'{100 * x:.0f}%'
 
 
 def _video(session: Session, s: Settings, extra: dict):
@@ -168,5 +186,6 @@ def _video(session: Session, s: Settings, extra: dict):
 
 def summary(entry: dict, out_dir: str) -> str:
   files = [entry[k] for k in ('video', 'still', 'html') if k in entry]
-  stats = f' {json.dumps(entry["stats"])}' if entry.get('stats') else ''
+  stats = (f' {json.dumps(entry["stats"], ensure_ascii=False)}' if entry.get('stats')
+           else '')
   return f'{entry["title"]}: ' + ', '.join(os.path.join(out_dir, f) for f in files) + stats

@@ -108,13 +108,23 @@ def regressor_update(setup: Setup, reg_params, reg_opt, mu, x, key):
   return reg_params, reg_opt, reg_losses, ts[-1]
 
 
+def recon_loss(model, x_hat, y, start, space: str):
+  """MSE in world z-scores, or with space 'frame' in the model's frame: a body-frame model's
+  x and y in units of body_xy_scale about the start pose, so that a centimetre of motion counts
+  the same in x, y and z (world z-scores divide x and y by where people stand, σ ≈ 0.9 m)."""
+  if space == 'frame' and model.body_frame is not None:
+    frame = model.body_frame.frame_of(start)
+    x_hat, y = model.body_frame.encode(x_hat, frame), model.body_frame.encode(y, frame)
+  return losses.reconstruction_loss(x_hat, y)
+
+
 def main_loss(setup: Setup, vae, reg_params, gamma, mu, logstd, x, y, t, key):
   """Main objective given the encoder outputs; differentiate w.r.t. (vae, mu, logstd)."""
   spec = setup.spec
   model = nnx.merge(setup.model_def, vae)
   z = sample_posterior(key, mu, logstd) if spec.stochastic else mu
   x_hat = model.decode(z, x[:, 0], x.shape[1])
-  rec = losses.reconstruction_loss(x_hat, y)
+  rec = recon_loss(model, x_hat, y, x[:, 0], spec.recon_space)
   kl = losses.gaussian_kl(mu, logstd)
   kl_weight = jnp.zeros_like(gamma) if spec.kl_mode == 'none' else gamma
   loss = spec.recon_weight * rec + kl_weight * kl
@@ -183,5 +193,6 @@ def eval_step(setup: Setup, state: dict, batch: dict):
   x_hat = model.decode(mu, x[:, 0], x.shape[1])
   ts = jnp.arange(setup.seq_len)
   reg = jax.vmap(lambda t: regressor_loss(setup, state['reg'], mu, x, t))(ts)
-  return {'recon': losses.reconstruction_loss(x_hat, y), 'kl': losses.gaussian_kl(mu, logstd),
+  return {'recon': recon_loss(model, x_hat, y, x[:, 0], setup.spec.recon_space),
+          'kl': losses.gaussian_kl(mu, logstd),
           'regressor_loss': jnp.mean(reg)}

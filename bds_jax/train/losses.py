@@ -27,6 +27,7 @@ class LossSpec:
   adversary_clamps: tuple[float, ...]
   info_budget: float
   gamma_step: float
+  recon_space: str = 'world'  # 'world' z-scores (the paper) or 'frame': the model's own frame
 
 
 def loss_spec(variant: str, loss_cfg) -> LossSpec:
@@ -41,7 +42,10 @@ def loss_spec(variant: str, loss_cfg) -> LossSpec:
   clamps = tuple(float(c) for c in loss_cfg.adversary_clamps)
   common = dict(recon_weight=float(loss_cfg.recon_weight), adversary_clamps=clamps,
                 info_budget=float(loss_cfg.info_budget), gamma_step=float(loss_cfg.gamma_step),
-                kl_weight=float(loss_cfg.cvae_kl_weight))
+                kl_weight=float(loss_cfg.cvae_kl_weight),
+                recon_space=str(loss_cfg.get('recon_space', 'world')))
+  if common['recon_space'] not in RECON_SPACES:
+    raise ValueError(f'loss.recon_space={common["recon_space"]!r} must be one of {RECON_SPACES}.')
   if variant == 'ours':
     return LossSpec(True, 'dual', adversary_weight=float(loss_cfg.adversary_weight), **common)
   if variant == 'ours_no_adversary':
@@ -49,6 +53,9 @@ def loss_spec(variant: str, loss_cfg) -> LossSpec:
   if variant == 'cvae':
     return LossSpec(True, 'fixed', adversary_weight=0.0, **common)
   return LossSpec(False, 'none', adversary_weight=0.0, **common)
+
+
+RECON_SPACES = ('world', 'frame')
 
 
 def reconstruction_loss(x_hat, target):

@@ -101,7 +101,84 @@ def _tables(eval_dir: str) -> str:
   return ''.join(parts)
 
 
-def _synthesis(run_dir: str, entries: list[dict]) -> str:
+def _value(v) -> str:
+  if isinstance(v, float):
+    return f'{v:.3g}'
+  if isinstance(v, (list, tuple)):
+    return ', '.join(_value(x) for x in v)
+  return str(v)
+
+
+def _stats_table(stats: dict | None) -> str:
+  """A synthesis entry's numbers as a two-column table (Unicode as it is, floats to 3 digits)."""
+  if not stats:
+    return ''
+  rows = ''.join(f'<tr><th>{html.escape(str(k))}</th><td>{html.escape(_value(v))}</td></tr>'
+                 for k, v in stats.items())
+  return f'<table class="kv stats">{rows}</table>'
+
+
+def _first_run(results: dict | None) -> dict:
+  runs = (results or {}).get('runs') or {}
+  return next(iter(runs.values()), {}).get('suites', {}) if runs else {}
+
+
+def _key_numbers(run_dir: str, entries: list[dict], related) -> list[tuple[str, str, str]]:
+  """(what, ours, reference) rows of the headline, each from the file that holds it."""
+  rows = []
+  gt = _first_run(_read_json(os.path.join(run_dir, 'eval', 'results.json'))).get('gt_transfer')
+  if gt and 'skipped' not in gt:
+    for cat, what in (('self', 'self-reconstruction'), ('direct', 'transfer, direct pairs'),
+                      ('transition', 'transfer, transition pairs')):
+      r = gt.get(cat) or {}
+      if 'mpjpe_mm_model' in r:
+        model, static = r['mpjpe_mm_model']['mean'], r['mpjpe_mm_static']['mean']
+        rows.append((f'{what}: MPJPE ({r["num_pairs"]} pairs)',
+                     f'{model:.0f} mm ({model / static:.2f} × static)',
+                     f'holding the start posture: {static:.0f} mm'))
+    acc = (gt.get('direct') or {}).get('recognition_accuracy')
+    if acc:
+      rows.append(('behavior recognised in direct re-enactments', f'{100 * acc["reenacted"]:.0f}%',
+                   f'in the true renderings: {100 * acc["truth"]:.0f}%'))
+  for e in entries:
+    st = e.get('stats') or {}
+    if e.get('command') == 'umap' and 'k-NN class purity, behavior space (μ)' in st:
+      rows.append((f'k-NN class purity of {st["test windows"]} test windows, μ-space',
+                   f'{100 * st["k-NN class purity, behavior space (μ)"]:.0f}%',
+                   f'start-pose space {100 * st["k-NN class purity, start-pose space"]:.0f}%, '
+                   f'chance {100 * st["chance (sum of squared class shares)"]:.0f}%'))
+    key = 're-enactments, behavior space (μ): share with the source class'
+    if e.get('command') == 'neighbours' and key in st:
+      rows.append((f'μ-neighbours of {st["re-enactments"]} re-enactments with the source\'s class',
+                   f'{100 * st[key]:.0f}%',
+                   f'start-pose neighbours '
+                   f'{100 * st["re-enactments, posture space (start pose): share with the source class"]:.0f}%'))
+  for label, path in related:
+    truth = _first_run(_read_json(os.path.join(path, 'eval', 'results.json'))).get(
+        'appearance', {}).get('truth') if label == 'appearance' else None
+    if truth and 'code_effect' in truth:
+      ce = truth['code_effect']
+      rows.append(('appearance code effect on the person (L1)', f'{ce["model"]:.3f}',
+                   f'the true renderings differ by {ce["truth"]:.3f}'))
+  return rows
+
+
+def _headline(run_dir: str, entries: list[dict], related) -> str:
+  """The first screen: the transfer grid, the RGB video and the key numbers."""
+  picks = [e for c in ('transfer', 'video') for e in entries if e.get('command') == c][:2]
+  rows = _key_numbers(run_dir, entries, related)
+  table = ''
+  if rows:
+    body = ''.join(f'<tr><td>{html.escape(a)}</td><td><b>{html.escape(b)}</b></td>'
+                   f'<td>{html.escape(c)}</td></tr>' for a, b, c in rows)
+    table = (f'<table class="headline"><tr><th>measured</th><th>this run</th><th>reference'
+             f'</th></tr>{body}</table>')
+  if not picks and not table:
+    return '<p>Nothing evaluated or synthesised yet.</p>'
+  return (_synthesis(run_dir, picks, headline=True) if picks else '') + table
+
+
+def _synthesis(run_dir: str, entries: list[dict], headline: bool = False) -> str:
   parts = []
   for e in entries:
     base = os.path.join(run_dir, 'synthesis')
@@ -118,11 +195,13 @@ def _synthesis(run_dir: str, entries: list[dict]) -> str:
       media = f'<img src="{_rel(os.path.join(base, e["still"]), run_dir)}" alt="">'
     link = (f' <a href="{_rel(os.path.join(base, e["html"]), run_dir)}">interactive version'
             '</a>' if e.get('html') else '')
-    stats = ''
-    if e.get('stats'):
-      stats = '<pre class="stats">' + html.escape(json.dumps(e['stats'], indent=1)) + '</pre>'
+    stats = _stats_table(e.get('stats'))
     meta = (f'{e.get("frames", "")} frames at {e.get("fps", ""):g} fps' if e.get('frames')
             else '')
+    if headline:  # media and caption only: the numbers are in the table below
+      parts.append(f'<figure class="head">{media}<figcaption>{html.escape(e["title"])}. '
+                   f'{html.escape(e.get("caption", ""))}</figcaption></figure>')
+      continue
     parts.append(f'<section class="synth"><h3>{html.escape(e["title"])}</h3>{media}'
                  f'<p>{html.escape(e.get("caption", ""))}{link}</p><p class="meta">'
                  f'<code>synthesize.py {html.escape(e.get("command", ""))}</code> {meta}</p>'
@@ -155,6 +234,7 @@ def write(run_dir: str) -> str:
   page = _PAGE.format(
       title=html.escape(title), when=time.strftime('%Y-%m-%d %H:%M'),
       summary=_summary(run_dir, config), legend=legend, synthesis=_synthesis(run_dir, manifest),
+      headline=_headline(run_dir, manifest, related),
       evaluation=eval_html or '<p>Not evaluated yet: run <code>python evaluate.py</code>.</p>',
       curves=_curves(run_dir, related))
   path = os.path.join(run_dir, FILE)
@@ -183,13 +263,19 @@ pre {{ background: #f7f7f7; padding: 8px; overflow-x: auto; font-size: 12px; }}
 .meta {{ color: #666; font-size: 13px; }} .swatch {{ display: inline-block; width: 12px;
 height: 12px; margin: 0 4px 0 10px; vertical-align: middle; }}
 nav a {{ margin-right: 16px; }}
+.heads {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
+figure.head {{ margin: 0; flex: 1 1 560px; }} figure.head video, figure.head img {{ width: 100%; }}
+figure.head figcaption {{ font-size: 13px; color: #444; }}
+table.headline {{ flex: 1 1 100%; font-size: 14px; }}
 </style>
 </head>
 <body>
 <h1>{title}</h1>
-<nav><a href="#summary">Summary</a><a href="#synthesis">Synthesis</a>
+<nav><a href="#headline">Headline</a><a href="#summary">Summary</a><a href="#synthesis">Synthesis</a>
 <a href="#evaluation">Evaluation</a><a href="#curves">Training curves</a></nav>
 <p class="meta">Written {when}. Skeleton colours: {legend}</p>
+<h2 id="headline">Headline</h2>
+<div class="heads">{headline}</div>
 <h2 id="summary">Run</h2>
 {summary}
 <h2 id="synthesis">Synthesis</h2>
