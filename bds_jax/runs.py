@@ -72,7 +72,7 @@ ADDED_FIELDS = {
                    'model.logstd_range': (0.0, 1.0), 'loss.person_weight': 1.0,
                    'loss.gan_weight': 0.0, 'loss.feature_matching_weight': 0.0,
                    'model.disc_channels': 32, 'model.disc_layers': 3, 'optim.disc_lr': 2e-4,
-                   'optim.disc_b1': 0.5, 'optim.disc_b2': 0.999},
+                   'optim.disc_b1': 0.5, 'optim.disc_b2': 0.999, 'data.crop_geometry': 'ours'},
     'diffusion': {},
 }
 

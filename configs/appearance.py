@@ -56,6 +56,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.sampling = 'pid'            # 'pid': upstream's per-person sampler; 'epoch': shuffled epochs
   c.data.inplane_normalize = False   # appearance input: the image (False) or its 10 part crops
   c.data.box_factor = 1              # part crops S / 2^box_factor; the model's box factor too
+  c.data.crop_geometry = 'ours'      # how part crops are cut: 'ours', or 'upstream' (its
+                                     # transposed limbs, mirrored head; converted weights)
   c.data.appearance_source = 'self'  # 'self': the target's own image (upstream); 'other': another
                                      # frame of the same person
   c.data.num_threads = 2

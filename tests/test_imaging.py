@@ -173,9 +173,88 @@ def test_inplane_replicates_borders():
     (dict(keypoints=np.zeros((17, 3))), r'\(17, 2\)'),
     (dict(box_factor=-1), 'box_factor'),
     (dict(box_factor=7), 'crop side'),
+    (dict(geometry='theirs'), 'crop geometry'),
 ])
 def test_inplane_errors(kwargs, match):
   args = dict(image=np.zeros((64, 64, 3), np.uint8), keypoints=frontal_keypoints() / 2)
   args.update(kwargs)
   with pytest.raises(ValueError, match=match):
     imaging.inplane_normalize(**args)
+
+
+# ------------------------------------------------------------------ upstream's crop geometry
+
+
+def test_upstream_limb_crops_are_transposed():
+  image = linear_image()
+  k = frontal_keypoints()
+  k[sm.R_SHOULDER], k[sm.R_ELBOW] = (40.0, 20.0), (40.0, 60.0)  # straight down, 40 px
+  s = 32
+  crops = imaging.inplane_normalize(image, k, crop_size=s, geometry='upstream')
+  i, j = np.mgrid[0:s, 0:s]
+  # lib/utils.py t2p: shoulder -> elbow runs along the columns (ours: down the rows), the
+  # shoulder + normal corner on the top row, corners at -1 ... S-1 (ours: 0 ... S-1).
+  src_x, src_y = 30.0 + (i + 1) * 20.0 / s, 20.0 + (j + 1) * 40.0 / s
+  np.testing.assert_allclose(part_of(crops, 'r_upper_arm'),
+                             np.stack([src_x, src_y, src_x + 2 * src_y], -1), atol=1e-9)
+  # One joint missing (both coordinates <= 0): from the present joint down to row S - 1,
+  # whichever end is missing (ours keeps the limb's direction).
+  k[sm.R_SHOULDER] = (-1.0, -1.0)
+  quad, dst = imaging.upstream_part_warps(k, 128, s)[imaging.PARTS.index('r_upper_arm')]
+  np.testing.assert_allclose(quad[:2].mean(axis=0), k[sm.R_ELBOW])
+  np.testing.assert_allclose(quad[2:].mean(axis=0), (k[sm.R_ELBOW][0], 127.0))
+  np.testing.assert_allclose(dst, [[-1, -1], [-1, s - 1], [s - 1, s - 1], [s - 1, -1]])
+
+
+def test_upstream_head_is_mirrored_and_torso_spans_the_crop():
+  image = linear_image()
+  k = frontal_keypoints()  # neck = shoulder midpoint (64, 40), head (64, 22)
+  s = 32
+  crops = imaging.inplane_normalize(image, k, crop_size=s, geometry='upstream')
+  i, j = np.mgrid[0:s, 0:s]
+  # t3p: the head's top on row 0 as ours, but the image's right on the crop's left.
+  src_x, src_y = 73.0 - j * 18.0 / s, 22.0 + i * 18.0 / s
+  np.testing.assert_allclose(part_of(crops, 'head'),
+                             np.stack([src_x, src_y, src_x + 2 * src_y], -1), atol=1e-9)
+  ours = part_of(imaging.inplane_normalize(image, k, crop_size=s), 'head')
+  assert ours[0, 0, 0] < ours[0, -1, 0] and src_x[0, 0] > src_x[0, -1]
+  # No head joint: a square on the shoulder line, from l_shoulder down the first column.
+  valid = np.ones(17, bool)
+  valid[sm.HEAD] = False
+  quad, _ = imaging.upstream_part_warps(k, 128, s, valid)[1]
+  np.testing.assert_allclose(quad, [k[sm.L_SHOULDER], k[sm.R_SHOULDER], (48, 8), (80, 8)])
+  # t4p: the torso quad's corners land on 0 and S (ours: S - 1), so a square of side S is an
+  # exact copy.
+  rng = np.random.default_rng(1)
+  pixels = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+  x0, y0 = 20, 30
+  k[sm.R_HIP], k[sm.R_SHOULDER] = (x0, y0), (x0 + s, y0)
+  k[sm.L_SHOULDER], k[sm.L_HIP] = (x0 + s, y0 + s), (x0, y0 + s)
+  crops = imaging.inplane_normalize(pixels, k, crop_size=s, geometry='upstream')
+  np.testing.assert_array_equal(part_of(crops, 'torso'), pixels[y0:y0 + s, x0:x0 + s])
+
+
+def test_upstream_geometry_uses_upstreams_market_parts():
+  k = np.random.default_rng(2).uniform(10, 118, (18, 2))
+  warps = imaging.upstream_part_warps(k, 128, 32, layout=imaging.MARKET)
+  np.testing.assert_allclose(warps[0][0], k[[8, 9, 3, 2]])  # data/market.py: body [8,9,3,2]
+  for (quad, _), (a, b) in zip(warps[2:], ((0, 1), (1, 2), (6, 7), (7, 8), (3, 4), (4, 5),
+                                           (9, 10), (10, 11))):
+    np.testing.assert_allclose(quad[:2].mean(axis=0), k[a])
+    np.testing.assert_allclose(quad[2:].mean(axis=0), k[b])
+
+
+def test_image_sets_cut_crops_with_the_configured_geometry():
+  from bds_jax.data import images  # pylint: disable=g-import-not-at-top
+  pixels = np.random.default_rng(3).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+  k = frontal_keypoints()[None].astype(np.float32)
+  fields = dict(source=[{'image': pixels}], image_size=128, keypoints=k,
+                subjects=np.zeros(1, np.int32), subject_names=('a',),
+                sequences=np.array(['s']), frames=np.zeros(1, np.int64), extras={},
+                inplane=True, box_factor=2)
+  for geometry in imaging.CROP_GEOMETRIES:
+    item = images.ImageSet(**fields, crop_geometry=geometry).item(0, 0)
+    want = imaging.inplane_normalize(pixels, k[0], box_factor=2, geometry=geometry)
+    np.testing.assert_array_equal(item['appearance'], images.to_unit_range(want))
+  with pytest.raises(ValueError, match='crop_geometry'):
+    images.ImageSet(**fields, crop_geometry='theirs')

@@ -190,13 +190,22 @@ def test_converted_run_loads_evaluates_and_samples(upstream_files, tmp_path):
       '  sequential_frame_lag: 2\n')
   out = tmp_path / 'converted'
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  # A (tiny, 32 px) appearance VUnet of upstream's Market run converts in the same command;
+  # its mapping is checked against PyTorch in test_upstream_vunet.py.
+  (tmp_path / 'vunet').mkdir()
+  vunet_path = tmp_path / 'vunet' / 'reg_ckpt_model_9.pth'
+  torch.save({'model': upstream_torch.VunetAlter(32, 2, 1, 30, 4, 8).state_dict()}, vunet_path)
+  tiny = ['--appearance_config.model.image_size=32',
+          '--appearance_config.model.bottleneck_factor=2']
   done = subprocess.run(
       [sys.executable, '-m', 'bds_jax.convert_upstream', f'--model={net_path}',
        f'--flow={flow_path}', f'--normalization={tmp_path / "stats.npz"}',
-       f'--config_yaml={tmp_path / "config.yaml"}', f'--out={out}'],
+       f'--config_yaml={tmp_path / "config.yaml"}', f'--vunet={vunet_path}',
+       f'--appearance_config={root}/configs/appearance.py:market', *tiny, f'--out={out}'],
       cwd=root, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   assert f'--config.model.width={WIDTH}' in done.stdout
+  _check_converted_appearance(out / 'appearance', done.stdout)
   run = runs.Run(str(out))
   behavior = run.load_behavior()
   assert behavior.step == 7 and behavior.config.model.width == WIDTH
@@ -222,3 +231,26 @@ def test_converted_run_loads_evaluates_and_samples(upstream_files, tmp_path):
   with pytest.raises(FileExistsError, match='new --out'):
     convert_upstream.convert(net_path, str(out), behavior_configs.get_config('h36m'),
                              behavior.normalizer)
+
+
+def _check_converted_appearance(path, stdout: str):
+  """The appearance run the command wrote: loadable, upstream's crops, and the evaluate.py
+  flags it printed match the run as evaluate.py checks them."""
+  from bds_jax import convert_upstream  # pylint: disable=g-import-not-at-top
+  from bds_jax import runs  # pylint: disable=g-import-not-at-top
+  from bds_jax.evaluation import appearance as evaluation  # pylint: disable=g-import-not-at-top
+  run = runs.Run(str(path))
+  loaded = run.load_appearance()
+  assert loaded.step == 9 and run.config.data.crop_geometry == 'upstream'
+  assert 'adversary is untrained' in stdout and 'synthesize.py video' in stdout
+  line = next(l for l in stdout.splitlines() if f'--workdir={run.path}' in l and 'appearance' in l)
+  given = convert_upstream.appearance_preset_config('market')
+  for flag in line.split():
+    if flag.startswith('--config.'):
+      field, value = flag[len('--config.'):].split('=')
+      *parents, leaf = field.split('.')
+      node = given
+      for p in parents:
+        node = node[p]
+      node[leaf] = type(node[leaf])(value)
+  evaluation.check_config(given, run.config, run.path)  # evaluate.py would accept the flags

@@ -1,26 +1,30 @@
-"""The upstream behavior VAE and flow in PyTorch, written from the specs (for conversion tests).
+"""Upstream's behavior VAE, flow and appearance VUnet in PyTorch, written from the specs.
 
-Module and attribute names follow upstream's state-dict keys
-(h36m-formats-and-upstream-checkpoints.md §3): `b_enc.rnn`, `b_enc.mu_fn.conv.weight_v`,
-`decoder.n_out`, `flow.sub_layers.<i>.coupling.s.<k>.main.<j>`, ...
+For the conversion tests. Module and attribute names follow upstream's state-dict keys
+(h36m-formats-and-upstream-checkpoints.md §3, bds_jax/upstream/vunet_mapping.py):
+`b_enc.rnn`, `b_enc.mu_fn.conv.weight_v`, `decoder.n_out`,
+`flow.sub_layers.<i>.coupling.s.<k>.main.<j>`, `eu.blocks.<k>.conv.conv.weight_v`, ...
 """
 
+import math
 import warnings
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class NormConv2d(nn.Module):
-  """Weight-normalised 1x1 convolution with a per-channel affine."""
+  """Weight-normalised convolution (with bias) followed by a per-channel affine."""
 
-  def __init__(self, c_in, c_out):
+  def __init__(self, c_in, c_out, kernel_size=1, stride=1, padding=0):
     super().__init__()
     self.beta = nn.Parameter(torch.zeros(1, c_out, 1, 1))
     self.gamma = nn.Parameter(torch.ones(1, c_out, 1, 1))
     with warnings.catch_warnings():  # upstream's (deprecated) API gives its weight_g/_v keys
       warnings.simplefilter('ignore', FutureWarning)
-      self.conv = nn.utils.weight_norm(nn.Conv2d(c_in, c_out, 1), dim=0)
+      self.conv = nn.utils.weight_norm(nn.Conv2d(c_in, c_out, kernel_size, stride, padding),
+                                       dim=0)
 
   def forward(self, x):
     return self.gamma * self.conv(x) + self.beta
@@ -164,13 +168,173 @@ class UnsupervisedTransformer2(nn.Module):
     return self.flow(x)
 
 
-def randomize(module: nn.Module, seed: int, scale: float = 0.3):
-  """Random weights everywhere (affine and ActNorm too), keeping buffers."""
+def randomize(module: nn.Module, seed: int, scale: float = 0.3, gains=(0.5, 1.5)):
+  """Random weights everywhere (affine and ActNorm too), keeping buffers; scales, gammas and
+  weight-norm gains uniform in `gains`."""
   g = torch.Generator().manual_seed(seed)
+  lo, hi = gains
   with torch.no_grad():
     for name, p in module.named_parameters():
       if name.endswith('scale') or name.endswith('gamma') or name.endswith('weight_g'):
-        p.copy_(0.5 + torch.rand(p.shape, generator=g))
+        p.copy_(lo + (hi - lo) * torch.rand(p.shape, generator=g))
       else:
         p.copy_(scale * torch.randn(p.shape, generator=g))
   return module
+
+
+# ------------------------------------------------------------------ appearance (reference spec §4)
+
+
+class VunetRNB(nn.Module):
+  """x + Conv3x3(Dropout(ELU([x, Conv1x1(ELU(a))]))), or without a skip x + Conv3x3(...(x))."""
+
+  def __init__(self, channels, a_channels=0, dropout=0.05):
+    super().__init__()
+    if a_channels:
+      self.nin = NormConv2d(a_channels, channels)
+    self.conv = NormConv2d(2 * channels if a_channels else channels, channels, 3, padding=1)
+    self.dout = nn.Dropout(dropout)
+
+  def forward(self, x, a=None):
+    h = x if a is None else torch.cat([x, self.nin(F.elu(a))], 1)
+    return x + self.conv(self.dout(F.elu(h)))
+
+
+class Downsample(nn.Module):
+
+  def __init__(self, c_in, c_out):
+    super().__init__()
+    self.down = NormConv2d(c_in, c_out, 3, stride=2, padding=1)
+
+  def forward(self, x):
+    return self.down(x)
+
+
+class Upsample(nn.Module):
+  """Conv3x3 to 4·C, then depth-to-space in TensorFlow's order: output (c, 2h + i, 2w + j)
+  reads channel (2i + j)·C + c (not PyTorch's pixel_shuffle)."""
+
+  def __init__(self, c_in, c_out):
+    super().__init__()
+    self.up = NormConv2d(c_in, 4 * c_out, 3, padding=1)
+
+  def forward(self, x):
+    y = self.up(x)
+    n, c4, h, w = y.shape
+    y = y.view(n, 2, 2, c4 // 4, h, w).permute(0, 3, 4, 1, 5, 2)  # (n, c, h, i, w, j)
+    return y.reshape(n, c4 // 4, 2 * h, 2 * w)
+
+
+def _widths(n_scales, nf_start, nf_max):
+  return [min(nf_start * 2**s, nf_max) for s in range(n_scales)]
+
+
+class UpPath(nn.Module):
+  """EncUp / DecUp: Conv1x1, 2 blocks per scale (every output a skip), stride-2 downsampling."""
+
+  def __init__(self, c_in, n_scales, nf_start, nf_max):
+    super().__init__()
+    widths = _widths(n_scales, nf_start, nf_max)
+    self.nin = NormConv2d(c_in, nf_start)
+    self.blocks = nn.ModuleList([VunetRNB(c) for c in widths for _ in range(2)])
+    self.downs = nn.ModuleList([Downsample(a, b) for a, b in zip(widths[:-1], widths[1:])])
+
+  def forward(self, x):
+    h, skips = self.nin(x), []
+    for s in range(len(self.blocks) // 2):
+      for b in range(2):
+        h = self.blocks[2 * s + b](h)
+        skips.append(h)
+      if s < len(self.downs):
+        h = self.downs[s](h)
+    return skips
+
+
+class EncDownAlter(nn.Module):
+  """The appearance posterior at the n_latent coarsest scales (sigmoid log-std)."""
+
+  def __init__(self, nf, n_latent):
+    super().__init__()
+    self.nin = NormConv2d(nf, nf)
+    self.blocks = nn.ModuleList()
+    for _ in range(n_latent):  # per scale: h with its skip, then h with [skip, z] (no dropout)
+      self.blocks.extend([VunetRNB(nf, nf), VunetRNB(nf, 2 * nf, dropout=0.0)])
+    self.make_latent_params = nn.ModuleList([NormConv2d(nf, nf, 3, padding=1)
+                                             for _ in range(n_latent)])
+    self.make_logstds = nn.ModuleList([NormConv2d(nf, nf, 3, padding=1)
+                                       for _ in range(n_latent)])
+    self.ups = nn.ModuleList([Upsample(nf, nf) for _ in range(n_latent)])
+    self.fin_block = VunetRNB(nf, nf)  # upstream builds it; nothing reads its output
+
+  def forward(self, skips, sample=False):
+    skips = list(skips)
+    h = self.nin(skips[-1])
+    means, logstds, zs = [], [], []
+    for i in range(len(self.make_latent_params)):
+      h = self.blocks[2 * i](h, skips.pop())
+      mu = self.make_latent_params[i](h)
+      logstd = torch.sigmoid(self.make_logstds[i](h))
+      z = mu + logstd.exp() * torch.randn_like(mu) if sample else mu
+      means.append(mu)
+      logstds.append(logstd)
+      zs.append(z)
+      h = self.ups[i](self.blocks[2 * i + 1](h, torch.cat([skips.pop(), z], 1)))
+    return means, logstds, zs
+
+
+class DecDownAlter(nn.Module):
+  """Walks the stickman skips back up, injecting z_i at the latent scales; Conv3x3 to RGB."""
+
+  def __init__(self, n_scales, nf_start, nf_max, n_latent):
+    super().__init__()
+    widths = _widths(n_scales, nf_start, nf_max)[::-1]
+    self.nin = NormConv2d(widths[0], widths[0])
+    self.blocks = nn.ModuleList([VunetRNB(c, c) for c in widths for _ in range(2)])
+    self.auto_blocks = nn.ModuleList([VunetRNB(c, c) for c in widths[:n_latent]])
+    self.ups = nn.ModuleList([Upsample(a, b) for a, b in zip(widths[:-1], widths[1:])])
+    self.out_conv = NormConv2d(widths[-1], 3, 3, padding=1)
+
+  def forward(self, skips, zs):
+    skips = list(skips)
+    h = self.nin(skips[-1])
+    for i in range(len(self.blocks) // 2):
+      h = self.blocks[2 * i](h, skips.pop())
+      if i < len(zs):
+        h = self.auto_blocks[i](h, zs[i])
+      h = self.blocks[2 * i + 1](h, skips.pop())
+      if i < len(self.ups):
+        h = self.ups[i](h)
+    return self.out_conv(h)
+
+
+class VunetAlter(nn.Module):
+  """(appearance input, stickman) -> (image, means, logstds), NCHW; `sample=False` feeds the
+  posterior means forward (the deterministic path the conversion test compares)."""
+
+  def __init__(self, size, bottleneck_factor, box_factor, app_channels=3, nf_start=32,
+               nf_max=128, n_latent=2):
+    super().__init__()
+    n = 1 + int(round(math.log2(size))) - bottleneck_factor
+    self.eu = UpPath(app_channels, n - box_factor if app_channels > 3 else n, nf_start, nf_max)
+    self.ed = EncDownAlter(nf_max, n_latent)
+    self.du = UpPath(3, n, nf_start, nf_max)
+    self.dd = DecDownAlter(n, nf_start, nf_max, n_latent)
+
+  def forward(self, x, c, sample=False):
+    means, logstds, zs = self.ed(self.eu(x), sample)
+    return self.dd(self.du(c), zs), means, logstds
+
+
+class Regressor(nn.Module):
+  """The adversary: a valid conv per latent mean (listed finest first, applied to the means in
+  reverse), ReLU, concatenated; Linear, ReLU, Linear to 2·J."""
+
+  def __init__(self, latent_widths, nf_max, conv_channels, hidden, n_out):
+    super().__init__()
+    self.embedders = nn.ModuleList([nn.Conv2d(nf_max, conv_channels, w) for w in latent_widths])
+    self.linears = nn.ModuleList([nn.Linear(len(latent_widths) * conv_channels, hidden),
+                                  nn.Linear(hidden, n_out)])
+
+  def forward(self, means):  # bottleneck first, as the VUnet returns them
+    feats = [F.relu(e(m)).flatten(1) for e, m in zip(self.embedders, reversed(means))]
+    return self.linears[1](F.relu(self.linears[0](torch.cat(feats, 1))))

@@ -13,7 +13,9 @@ One item (`ImageSet.item`) is a pair of frames of the same person:
                            are negative
   appearance    the encoder's training input: the target's own image (3 channels; upstream)
                 or its 10 in-plane part crops (30 channels at S / 2^box_factor) when
-                `inplane` is set; from the paired frame instead with appearance_source='other'
+                `inplane` is set, cut with data.crop_geometry ('ours', or 'upstream' for
+                the authors' weights; bds_jax/imaging/inplane.py); from the paired frame
+                instead with appearance_source='other'
   appearance_keypoints (J, 2) the keypoints of the frame `appearance` shows: the adversary's
                 targets (its code can only hide the posture of the frame it encodes)
   person_mask   (S, S, 1)  a rough silhouette of the target drawn from its keypoints
@@ -85,6 +87,7 @@ class ImageSet:
     sequences: (N,) str sequence key; frames: (N,) frame index in it.
     extras: the remaining per-frame arrays (keypoints_3d, intrinsics, extrinsics, ...).
     inplane, box_factor: the appearance input is the part crops at S / 2^box_factor.
+    crop_geometry: how they are cut: 'ours' or 'upstream' (imaging.inplane_normalize).
     appearance_source: 'self' (the target's own image, upstream) or 'other' (the paired frame).
     persons: (N,) int32 person of each frame, who appearance pairs share (None: `subjects`).
   """
@@ -99,6 +102,7 @@ class ImageSet:
   inplane: bool = False
   box_factor: int = 1
   appearance_source: str = 'self'
+  crop_geometry: str = 'ours'
   name: str = ''
   split: str = ''
   layout: imaging.KeypointLayout = imaging.H36M_17
@@ -108,6 +112,9 @@ class ImageSet:
     if self.appearance_source not in APPEARANCE_SOURCES:
       raise ValueError(f'data.appearance_source={self.appearance_source!r} must be one of '
                        f'{APPEARANCE_SOURCES}.')
+    if self.crop_geometry not in imaging.CROP_GEOMETRIES:
+      raise ValueError(f'data.crop_geometry={self.crop_geometry!r} must be one of '
+                       f'{imaging.CROP_GEOMETRIES}.')
     if self.keypoints.shape[1:] != (self.layout.num_joints, 2):
       raise ValueError(f'{self.name}/{self.split}: keypoints have shape '
                        f'{self.keypoints.shape[1:]}, but its layout {self.layout.name} has '
@@ -146,7 +153,8 @@ class ImageSet:
       return to_unit_range(image)
     return to_unit_range(imaging.inplane_normalize(image, self.keypoints[index],
                                                    box_factor=self.box_factor,
-                                                   layout=self.layout))
+                                                   layout=self.layout,
+                                                   geometry=self.crop_geometry))
 
   def item(self, index: int, partner: int) -> dict:
     """The pair (target `index`, appearance frame `partner`) as model inputs."""
@@ -205,7 +213,8 @@ def load_split(data_config, split: str) -> ImageSet:
       extras={k: stack(k) for k in meta[0] if k not in ('keypoints_2d', 'subject', 'person',
                                                         'sequence', 'frame')},
       inplane=bool(d.inplane_normalize), box_factor=int(d.box_factor),
-      appearance_source=d.appearance_source, name=d.name, split=split,
+      appearance_source=d.appearance_source, crop_geometry=d.get('crop_geometry', 'ours'),
+      name=d.name, split=split,
       layout=IMAGE_DATASETS[d.name], persons=persons)
 
 

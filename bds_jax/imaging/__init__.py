@@ -5,6 +5,7 @@ Pixel convention: pixel (row i, column j) has its centre at x = j, y = i; keypoi
 bds_jax/skeleton.py).
 """
 
+from bds_jax.imaging.inplane import GEOMETRIES as CROP_GEOMETRIES
 from bds_jax.imaging.inplane import PARTS
 from bds_jax.imaging.layouts import DEEPFASHION
 from bds_jax.imaging.layouts import H36M_17
@@ -13,9 +14,11 @@ from bds_jax.imaging.layouts import MARKET
 from bds_jax.imaging.layouts import KeypointLayout
 from bds_jax.imaging.inplane import inplane_normalize
 from bds_jax.imaging.inplane import part_quads
+from bds_jax.imaging.inplane import upstream_part_warps
 from bds_jax.imaging.inplane import warp_quad
 from bds_jax.imaging.stickman import body_mask
 from bds_jax.imaging.stickman import draw_stickman
 
-__all__ = ['DEEPFASHION', 'H36M_17', 'LAYOUTS', 'MARKET', 'PARTS', 'KeypointLayout',
-           'draw_stickman', 'inplane_normalize', 'part_quads', 'warp_quad']
+__all__ = ['CROP_GEOMETRIES', 'DEEPFASHION', 'H36M_17', 'LAYOUTS', 'MARKET', 'PARTS',
+           'KeypointLayout', 'draw_stickman', 'inplane_normalize', 'part_quads',
+           'upstream_part_warps', 'warp_quad']

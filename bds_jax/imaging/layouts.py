@@ -16,6 +16,8 @@ that order for every layout, so a part crop means the same in every dataset), th
 from `head_top` to the neck, and 8 limb strips. The head's top is the head joint itself
 (`head_mode='joint'`, H3.6M) or neck + 2·(nose - neck) (`'nose'`, upstream's COCO rule).
 `filter_joints` are upstream's "all four torso joints present" filter of the index datasets.
+`upstream_torso_quad` and `upstream_limbs` are upstream's own torso corner order and limb list
+where they differ from ours (Market), used by the 'upstream' crop geometry (inplane.py).
 """
 
 import dataclasses
@@ -43,6 +45,8 @@ class KeypointLayout:
   head_top: int
   head_mode: str
   limbs: tuple[tuple[int, int], ...]  # r upper arm, r forearm, l ..., r thigh, r shin, l ...
+  upstream_torso_quad: tuple[int, int, int, int] | None = None  # None: torso_quad
+  upstream_limbs: tuple[tuple[int, int], ...] | None = None     # None: limbs
 
   def __post_init__(self):
     n = len(self.joint_names)
@@ -52,8 +56,10 @@ class KeypointLayout:
                               for pair in pairs for j in pair})
     if self.headup is not None:
       used.add(self.headup)
+    used |= set(self.upstream_parts[0]) | {j for pair in self.upstream_parts[1] for j in pair}
     assert all(0 <= j < n for j in used), self.name
     assert self.head_mode in HEAD_MODES and len(self.limbs) == 8, self.name
+    assert len(self.upstream_parts[1]) == 8, self.name
     assert self.head_lines or self.headup is not None, self.name
 
   @property
@@ -63,6 +69,11 @@ class KeypointLayout:
   @property
   def filter_joints(self) -> tuple[int, ...]:
     return self.torso_quad
+
+  @property
+  def upstream_parts(self) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """(torso corners, limbs) in upstream's `norm_T` order and direction."""
+    return (self.upstream_torso_quad or self.torso_quad, self.upstream_limbs or self.limbs)
 
 
 _S = {name: i for i, name in enumerate(skeleton.JOINT_NAMES)}
@@ -114,7 +125,11 @@ MARKET = KeypointLayout(
     # In DeepFashion's part order and direction (shoulder -> elbow first, hip -> knee -> ankle)
     # so that crop k is the same body part in every dataset; upstream listed Market's limbs as
     # (0,1), (1,2), (6,7), (7,8), (3,4), ... (shin before thigh, right limbs pointing up).
-    limbs=((8, 7), (7, 6), (9, 10), (10, 11), (2, 1), (1, 0), (3, 4), (4, 5)))
+    limbs=((8, 7), (7, 6), (9, 10), (10, 11), (2, 1), (1, 0), (3, 4), (4, 5)),
+    # Upstream's own Market parts (data/market.py `norm_T`), for weights trained on them: the
+    # torso quad (r_shoulder, l_shoulder, l_hip, r_hip) and the limbs in its order.
+    upstream_torso_quad=(8, 9, 3, 2),
+    upstream_limbs=((0, 1), (1, 2), (6, 7), (7, 8), (3, 4), (4, 5), (9, 10), (10, 11)))
 
 LAYOUTS = {layout.name: layout for layout in (H36M_17, DEEPFASHION, MARKET)}
 

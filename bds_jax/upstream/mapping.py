@@ -17,8 +17,11 @@ which have no joint order.
 
 import re
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from bds_jax import errors
 from bds_jax import skeleton
 
 POSE_DIM = 3 * skeleton.NUM_JOINTS
@@ -26,7 +29,8 @@ POSE_DIM = 3 * skeleton.NUM_JOINTS
 POSE_INDEX = (np.asarray(skeleton.UPSTREAM_TO_OURS)[:, None] * 3 + np.arange(3)).ravel()
 
 
-def _get(sd: dict, key: str, shape: tuple, problems: list, source: str):
+def take(sd: dict, key: str, shape: tuple, problems: list):
+  """sd[key] as float32 if it has `shape`; else zeros, and a line in `problems`."""
   if key not in sd:
     problems.append(f'missing {key} (expected shape {shape})')
     return np.zeros(shape, np.float32)
@@ -37,17 +41,22 @@ def _get(sd: dict, key: str, shape: tuple, problems: list, source: str):
   return value
 
 
-def _raise(problems: list, unexpected: list, source: str, what: str):
+def raise_problems(problems: list, unexpected: list, source: str, what: str,
+                   spec: str = 'h36m-formats-and-upstream-checkpoints.md §3', limit: int = 20):
+  """One ValueError naming `source` and listing the problems (the first `limit` of them)."""
   lines = problems + [f'unexpected key {k}' for k in unexpected]
+  if len(lines) > limit:
+    lines = lines[:limit] + [f'... and {len(lines) - limit} more']
   if lines:
-    raise ValueError(f'{source} is not an upstream {what} state dict as expected '
-                     f'(h36m-formats-and-upstream-checkpoints.md §3):\n  ' + '\n  '.join(lines))
+    raise errors.InputError(f'{source} is not an upstream {what} state dict as expected '
+                            f'({spec}):\n  ' + '\n  '.join(lines))
 
 
 def behavior_width(sd: dict, source: str = 'checkpoint') -> int:
   key = 'b_enc.rnn.weight_hh_l0'
   if key not in sd or np.ndim(sd[key]) != 2:
-    raise ValueError(f'{source}: no {key}; is this the behavior model (reg_ckpt_model_N.pth)?')
+    raise errors.InputError(f'{source}: no {key}; is this the behavior model '
+                            '(reg_ckpt_model_N.pth)?')
   return int(np.shape(sd[key])[1])
 
 
@@ -55,7 +64,7 @@ def behavior_arrays(sd: dict, source: str = 'checkpoint') -> dict[str, np.ndarra
   """{our parameter path: array} of the behavior VAE, joints reordered to ours."""
   h = behavior_width(sd, source)
   problems = []
-  get = lambda k, s: _get(sd, k, s, problems, source)
+  get = lambda k, s: take(sd, k, s, problems)
   out = {}
   for ours, (theirs, suffix) in (('encoder.lstm', ('b_enc.rnn', '_l0')),
                                  ('decoder.lstm', ('decoder.rnn', ''))):
@@ -77,7 +86,7 @@ def behavior_arrays(sd: dict, source: str = 'checkpoint') -> dict[str, np.ndarra
   known |= {f'b_enc.{f}.{n}' for f in ('mu_fn', 'std_fn')
             for n in ('conv.weight_v', 'conv.weight_g', 'conv.bias', 'gamma', 'beta')}
   known |= {'decoder.n_out.weight', 'decoder.n_out.bias'}
-  _raise(problems, sorted(set(sd) - known), source, 'behavior model')
+  raise_problems(problems, sorted(set(sd) - known), source, 'behavior model')
   return out
 
 
@@ -88,12 +97,12 @@ def flow_shape(sd: dict, source: str = 'checkpoint') -> dict:
   """{'dim', 'num_blocks', 'width', 'num_layers'} read off the flow state dict's keys."""
   blocks = sorted({int(m.group(1)) for k in sd for m in [_FLOW_KEY.match(k)] if m})
   if not blocks:
-    raise ValueError(f'{source}: no flow.sub_layers.* keys; is this the flow '
-                     '(flow_ckpt_model_N.pth)?')
+    raise errors.InputError(f'{source}: no flow.sub_layers.* keys; is this the flow '
+                            '(flow_ckpt_model_N.pth)?')
   prefix = 'flow.sub_layers.0.coupling.s.0.main.'
   layer_ids = sorted({int(k[len(prefix):].split('.')[0]) for k in sd if k.startswith(prefix)})
   if not layer_ids or f'{prefix}0.weight' not in sd:
-    raise ValueError(f'{source}: no {prefix}0.weight.')
+    raise errors.InputError(f'{source}: no {prefix}0.weight.')
   width, half = np.shape(sd[f'{prefix}0.weight'])
   return {'dim': 2 * int(half), 'num_blocks': len(blocks), 'width': int(width),
           'num_layers': len(layer_ids), 'layer_ids': layer_ids}
@@ -108,7 +117,7 @@ def flow_arrays(sd: dict, source: str = 'checkpoint') -> dict[str, np.ndarray]:
 
   def get(key, shape):
     known.add(key)
-    return _get(sd, key, shape, problems, source)
+    return take(sd, key, shape, problems)
 
   for i in range(s['num_blocks']):
     p = f'flow.sub_layers.{i}.'
@@ -132,7 +141,7 @@ def flow_arrays(sd: dict, source: str = 'checkpoint') -> dict[str, np.ndarray]:
     if sorted(perm.tolist()) != list(range(d)):
       problems.append(f'{p}shuffle.forward_shuffle_idx is not a permutation of 0..{d - 1}')
     out[f'blocks.{i}.perm'] = perm.astype(np.int32)
-  _raise(problems, sorted(set(sd) - known), source, 'flow')
+  raise_problems(problems, sorted(set(sd) - known), source, 'flow')
   return out
 
 
@@ -150,6 +159,32 @@ def assign(module, arrays: dict[str, np.ndarray], what: str = 'model'):
       continue
     var[...] = np.asarray(value, np.asarray(var[...]).dtype)
   if problems:
-    raise ValueError(f'The converted {what} does not fit the model built from its config:\n  '
-                     + '\n  '.join(problems))
+    raise errors.InputError(f'The converted {what} does not fit the model built from its '
+                            'config:\n  ' + '\n  '.join(problems))
   return module
+
+
+def fill(tree: dict, arrays: dict[str, np.ndarray], what: str = 'model') -> dict:
+  """The pure-dict parameter tree `tree` (arrays or jax.ShapeDtypeStructs, e.g. from
+  nnx.eval_shape: no random initialisation to pay for) with every leaf taken from `arrays`
+  {dotted path: array}; a leaf without its array, or of another shape, is an error."""
+  problems, used = [], set()
+
+  def one(path, ref):
+    key = '.'.join(str(getattr(p, 'key', p)) for p in path)
+    if key not in arrays:
+      problems.append(f'{key}: not converted')
+      return ref
+    used.add(key)
+    if tuple(np.shape(arrays[key])) != tuple(ref.shape):
+      problems.append(f'{key}: ours {tuple(ref.shape)}, converted {np.shape(arrays[key])}')
+      return ref
+    return jnp.asarray(arrays[key], ref.dtype)
+
+  out = jax.tree_util.tree_map_with_path(one, tree)
+  problems += [f'{k}: converted, but ours has no such parameter'
+               for k in sorted(set(arrays) - used)]
+  if problems:
+    raise errors.InputError(f'The converted {what} does not fit the model built from its '
+                            'config:\n  ' + '\n  '.join(problems))
+  return out

@@ -325,9 +325,11 @@ def load_state_dict(path: str, use_torch: bool | None = None) -> dict[str, np.nd
                      ) from e
   obj = _unwrap(obj, path)
   if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-    raise ValueError(f'{path} does not hold a state dict (a dict of named tensors), but a '
-                     f'{type(obj).__name__}.')
+    raise errors.InputError(f'{path} does not hold a state dict (a dict of named tensors), but '
+                            f'a {type(obj).__name__}.')
   bad = sorted(k for k, v in obj.items() if not isinstance(v, np.ndarray))
   if bad:
-    raise ValueError(f'{path}: entries that are not tensors: {bad}.')
+    hint = (' It looks like an optimizer state: convert the <prefix>_model_<N>.pth beside it.'
+            if {'state', 'param_groups'} <= set(obj) else '')
+    raise errors.InputError(f'{path}: entries that are not tensors: {bad}.{hint}')
   return dict(obj)
