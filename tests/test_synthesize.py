@@ -329,3 +329,19 @@ def test_report_in_headless_chromium(report):
   assert media['videos'] and all(w > 0 and not err for w, err in media['videos'])
   assert media['images'] and all(ok and w > 0 for ok, w in media['images'])
   assert os.path.getsize(os.path.join(ARTIFACTS, 'report.png')) > 50_000
+
+
+def test_auto_sources_start_at_the_behavior_onset():
+  from bds_jax.data.normalization import Normalizer
+  from bds_jax.data.sources import SequenceSet
+  from bds_jax.data.windows import Windows
+  from bds_jax.synthesis import inputs
+  rng = np.random.default_rng(0)
+  poses = [rng.normal(size=(300, 17, 3)).astype(np.float32) for _ in range(4)]
+  onset_s = np.array([1.3, 0.0, 2.02, 0.5])  # seconds, as synthetic_motion stores it
+  seqs = SequenceSet(poses, np.arange(4), ('a', 'b', 'c', 'd'), np.zeros(4, int), ('S1',),
+                     {'behavior_onset': onset_s})
+  windows = Windows(seqs, Normalizer.fit(poses), seq_len=10, frame_lag=2)
+  for index in inputs.auto_indices(windows, 4, seed=3):
+    seq, start = windows.locate(index)
+    assert start == round(onset_s[seq] * 50), (seq, start)  # raw frames at 50 Hz, not seconds

@@ -55,6 +55,14 @@ class SequenceSet:
   def lengths(self) -> np.ndarray:
     return np.array([len(p) for p in self.poses], np.int64)
 
+  def onset_frames(self) -> np.ndarray | None:
+    """(N,) raw frame of each sequence's behavior onset (synthetic_motion's `behavior_onset`,
+    in seconds, to the nearest frame), or None where the dataset does not record it."""
+    if 'behavior_onset' not in self.extras:
+      return None
+    return np.rint(np.asarray(self.extras['behavior_onset'], np.float64)
+                   * skeleton.FPS).astype(np.int64)
+
 
 def dataset_info(name: str) -> tuple[str, str, bool]:
   if name not in DATASETS:

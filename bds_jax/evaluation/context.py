@@ -130,17 +130,23 @@ class Context:
     return ('gaussian', 'flow') if self.sampler.has_flow else ('gaussian',)
 
   # ------------------------------------------------------------------------------ model calls
+  @property
+  def _call_sharding(self):
+    # While training, the sampler is a host-local copy on this process's default device, so
+    # its calls take unsharded batches there; evaluate.py's sampler lives on the mesh.
+    return None if self._make_sampler is not None else self.data_sharding
+
   def posterior(self, x):
     """x (N, seq_len, D) normalised -> (mu, logstd), each (N, Z)."""
     s = self.sampler
     return common.batched(lambda x: sampling.posterior(s.model_def, s.params, x), (x,),
-                          self.batch_size, self.data_sharding)
+                          self.batch_size, self._call_sharding)
 
   def decode(self, z, start, steps: int | None = None):
     """Codes (N, Z) from normalised start postures (N, D) -> (N, steps, D) normalised."""
     s, steps = self.sampler, steps or self.seq_len
     return common.batched(lambda z, st: sampling.decode(s.model_def, s.params, z, st, steps),
-                          (z, start), self.batch_size, self.data_sharding)
+                          (z, start), self.batch_size, self._call_sharding)
 
   def prior_codes(self, n: int, key, prior: str):
     """n codes from N(0, I) ('gaussian') or the flow ('flow'), drawn in batches."""

@@ -48,11 +48,11 @@ METHODS = ('model', 'static', 'source_offsets', 'copy_source')
 
 def onset_frames(seqs) -> np.ndarray:
   """(N,) raw frame of each sequence's behavior onset (nearest frame at 50 Hz)."""
-  if 'behavior_onset' not in seqs.extras:
+  onset = seqs.onset_frames()
+  if onset is None:
     raise ValueError(f'{seqs.name}/{seqs.split} has no behavior_onset feature; rebuild the '
                      'synthetic_motion dataset (version >= 1.1.0).')
-  return np.rint(np.asarray(seqs.extras['behavior_onset'], np.float64)
-                 * synthetic.FPS).astype(np.int64)
+  return onset
 
 
 def eligible_sources(seqs, span: int) -> np.ndarray:

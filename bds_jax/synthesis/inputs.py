@@ -122,7 +122,7 @@ def auto_indices(windows: Windows, n: int, seed: int, exclude_labels=()) -> list
   (synthetic_motion's behavior_onset), the window that starts there."""
   rng = np.random.default_rng(seed)
   seqs = windows.seqs
-  onset = seqs.extras.get('behavior_onset')
+  onset = seqs.onset_frames()  # raw frames; behavior_onset itself is in seconds
   order = rng.permutation(len(seqs))
   chosen, excluded = [], set(exclude_labels)
   used = {i for i, name in enumerate(seqs.label_names) if name in excluded}
