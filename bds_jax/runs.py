@@ -4,6 +4,7 @@
   behavior = run.load_behavior()       # the cVAE: graph, trained parameters, normalizer
   flow = run.load_flow()               # the flow prior in runs/demo/flow, over that cVAE
   diffusion = run.load_diffusion()     # the diffusion prior in runs/demo/diffusion
+  labelled = run.load_diffusion(labelled=True)  # the class-conditioned one, diffusion_labels/
   sampler = run.sampler()              # all of them as a bds_jax.sampling.Sampler
 
 A run directory holds:
@@ -14,7 +15,10 @@ A run directory holds:
   checkpoints/<step>/  orbax checkpoints: the whole train state and the data-iterator position
   checkpoints_quarantined/  checkpoints that could not be restored, moved aside on resume
   flow/                a flow prior trained on this run's codes (itself a run directory)
-  diffusion/           an observation-conditioned diffusion prior over them (likewise)
+  diffusion/           an observation-conditioned diffusion prior over them (likewise; the
+                       `hmp` suite's, observation only by default)
+  diffusion_labels/    a diffusion prior also conditioned on the class (the `guidance` suite's)
+  code_stats.json      diffusion runs: a copy of the code scaling their checkpoints hold
   eval/                evaluate.py's results.json and tables
   metrics.jsonl, tensorboard/, final_metrics.json and figure folders, written while training.
 
@@ -51,11 +55,13 @@ from bds_jax.sampling import Sampler
 CONFIG_FILE = 'config.json'
 NORMALIZATION_FILE = 'normalization.json'
 ADVERSARY_CHANCE_FILE = 'adversary_chance.json'  # appearance runs: the adversary's clamp
+CODE_STATS_FILE = 'code_stats.json'  # diffusion runs: a copy of the code scaling
 # Files derived from the data at creation, refitted when a run without checkpoints restarts.
-DERIVED_FILES = (NORMALIZATION_FILE, ADVERSARY_CHANCE_FILE)
+DERIVED_FILES = (NORMALIZATION_FILE, ADVERSARY_CHANCE_FILE, CODE_STATS_FILE)
 CHECKPOINT_DIR = 'checkpoints'
 FLOW_DIR = 'flow'
 DIFFUSION_DIR = 'diffusion'
+DIFFUSION_LABELS_DIR = 'diffusion_labels'
 EVAL_DIR = 'eval'
 FINAL_METRICS_FILE = 'final_metrics.json'
 
@@ -63,7 +69,10 @@ log = logging.getLogger(__name__)
 
 # Per trainer: config fields added after runs were first written -> the value those runs used.
 # (`evals` is not listed: stored configs are read for the model and its data only, and training
-# always resumes with the config given on the command line.)
+# always resumes with the config given on the command line. A changed default needs no entry:
+# config.json stores every field, e.g. diffusion runs keep the model.use_labels=True and
+# code_stats_samples=4096 they were made with, and resuming them with the new defaults is
+# refused with the flags that restore those values.)
 ADDED_FIELDS = {
     'behavior': {'model.compute_dtype': 'float32', 'model.frame': 'world',
                  'model.body_xy_scale': 0.3, 'loss.recon_space': 'world'},
@@ -266,6 +275,10 @@ class Run:
     return os.path.join(self.path, DIFFUSION_DIR)
 
   @property
+  def diffusion_labels_dir(self) -> str:
+    return os.path.join(self.path, DIFFUSION_LABELS_DIR)
+
+  @property
   def eval_dir(self) -> str:
     return os.path.join(self.path, EVAL_DIR)
 
@@ -382,9 +395,10 @@ class Run:
     run = Run(self.flow_dir, self.data_dir)
     return run if run.exists() else None
 
-  def diffusion_run(self) -> 'Run | None':
-    """The diffusion run in this behavior run's diffusion/ folder, or None."""
-    run = Run(self.diffusion_dir, self.data_dir)
+  def diffusion_run(self, labelled: bool = False) -> 'Run | None':
+    """The diffusion run in this behavior run's diffusion/ folder (labelled:
+    diffusion_labels/), or None."""
+    run = Run(self.diffusion_labels_dir if labelled else self.diffusion_dir, self.data_dir)
     return run if run.exists() else None
 
   def behavior_run(self) -> 'Run':
@@ -424,15 +438,18 @@ class Run:
     restored, step = self._restore(step, {'params': params, 'buffers': buffers})
     return Flow(self, step, flow_def, restored['params'], restored['buffers'], behavior)
 
-  def load_diffusion(self, step: int | None = None,
-                     behavior: Behavior | None = None) -> Diffusion:
+  def load_diffusion(self, step: int | None = None, behavior: Behavior | None = None,
+                     labelled: bool = False) -> Diffusion:
     """The diffusion prior of this run at `step` (default: the latest), as `load_flow`: on a
-    diffusion run over its behavior_workdir's model, on a behavior run from its diffusion/."""
+    diffusion run over its behavior_workdir's model, on a behavior run from its diffusion/
+    (labelled: diffusion_labels/)."""
     if self.trainer == 'behavior':
-      run = self.diffusion_run()
+      run = self.diffusion_run(labelled)
       if run is None:
-        raise FileNotFoundError(f'{self.diffusion_dir} holds no diffusion run (train one with '
-                                'configs/diffusion.py).')
+        where = self.diffusion_labels_dir if labelled else self.diffusion_dir
+        flags = ' --config.model.use_labels=True' if labelled else ''
+        raise FileNotFoundError(f'{where} holds no diffusion run (train one with '
+                                f'configs/diffusion.py{flags}).')
       return run.load_diffusion(step, behavior or self.load_behavior())
     config = self.config
     if config.trainer != 'diffusion':

@@ -5,8 +5,11 @@
   poses = sampler.decode(z, start_poses)               # metres, (8, T + 1, 17, 3)
   long = sampler.sample_loop(jax.random.key(1), start_pose, num_behaviors=4)
   # with a diffusion prior (runs/demo/diffusion): codes, or futures, given observed frames
-  z = sampler.sample_codes(50, key, prior='diffusion', observation=obs, label=3)  # (50, Z)
-  futures = sampler.predict(obs, 50, key, label=3)     # (50, T + 1, 17, 3) metres
+  z = sampler.sample_codes(50, key, prior='diffusion', observation=obs)  # (50, Z)
+  futures = sampler.predict(obs, 50, key)              # (50, T + 1, 17, 3) metres
+  # the action-conditioned prior (trained with model.use_labels=True) asked for class 3
+  labelled = runs.Run('runs/demo/diffusion_labels').sampler()
+  futures = labelled.predict(obs, 50, key, label=3, guidance=2.0)
 
 A Sampler holds a behavior model's graph, parameters and normalizer (and optionally a flow
 prior's), not a run: trainers build one from their current state, loaders from a checkpoint.
@@ -119,7 +122,8 @@ class Sampler:
     n = self.num_labels
     if n == 0:
       raise ValueError('label= given, but this diffusion prior was trained without labels '
-                       '(model.use_labels=False).')
+                       '(model.use_labels=False); the action-conditioned one is its own run: '
+                       "runs.Run('DIR/diffusion_labels').sampler().")
     lab = np.broadcast_to(np.asarray(label), (b,))
     if not np.issubdtype(lab.dtype, np.integer) or lab.min() < 0 or lab.max() >= n:
       raise ValueError(f'label={label!r}: must be integer class ids in [0, {n}) (the behavior '

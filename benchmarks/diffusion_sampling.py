@@ -50,6 +50,7 @@ def main(argv):
   flow_def, flow_params, flow_buffers = build.split_flow(
       build.create_flow(flow.get_config('demo'), FLAGS.code))
   dcfg = diffusion.get_config('demo')
+  dcfg.model.use_labels = True  # the guided row needs the action-conditioned model
   dcfg.model.num_labels = FLAGS.num_labels
   prior_def, prior_params, prior_stats = build.split_diffusion(
       build.create_diffusion(dcfg, FLAGS.code, None))

@@ -7,20 +7,31 @@ BeLFusion's prior (stochastic-HMP spec §5): an observation encoder (GRU over th
 frames at 50 Hz, trained first as an autoencoder, then frozen) and a denoiser that predicts the
 behavior code x₀ of the window that starts at the last observed pose, with the 10-step
 "sqrt1e-4" schedule, best-of-K losses on the code and on the decoded motion, EMA weights, DDIM
-η = 0 sampling, and (new) classifier-free guidance on the sequence label. One run trains both
-phases: the first `optim.obs_steps` steps train the observation autoencoder, the rest the
-denoiser. Presets (after the colon):
-  (none)  = h36m's model and loss on the behavior run's data.
+η = 0 sampling; codes are min-max scaled with the statistics of the whole training split. One
+run trains both phases: the first `optim.obs_steps` steps train the observation autoencoder,
+the rest the denoiser.
+
+The prior is conditioned on the observation only, as BeLFusion's (the `hmp` suite's row).
+Action control (new) is a separate model: `--config.model.use_labels=True` (or the `labels`
+preset) adds a class embedding with a null class and classifier-free guidance. Train it into
+<behavior run>/diffusion_labels, where the `guidance` suite looks for it:
+
+  python train.py --config=configs/diffusion.py:demo --config.model.use_labels=True \
+      --config.behavior_workdir=runs/demo --workdir=runs/demo/diffusion_labels
+
+Presets (after the colon):
+  (none)  = h36m's model and loss on the behavior run's data, observation only.
   h36m    the spec's values: k = 50, motion weight 5, Adam 5e-4 (amsgrad), ×0.9 every 100 epochs
           of 10 000 windows, 217 epochs; autoencoder 500 epochs of 5 000 windows, lr 1e-3,
           ×0.8 every 500; EMA 0.999 every 10 steps from step 1 000.
+  labels  the same, with label conditioning (any other preset: --config.model.use_labels=True).
   demo    for the README's :demo behavior run on the synthetic data (minutes on 2 CPU cores).
   smoke   tiny, for tests.
 """
 
 import ml_collections
 
-PRESETS = ('h36m', 'demo', 'smoke')
+PRESETS = ('h36m', 'labels', 'demo', 'smoke')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -48,10 +59,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.width = 512               # denoiser MLP width
   c.model.num_blocks = 4            # FiLM residual blocks
   c.model.num_steps = 10            # diffusion steps (spec: 10, "sqrt1e-4")
-  c.model.use_labels = True         # label conditioning with classifier-free guidance
+  # BeLFusion's prior sees the observation only. Stored configs carry this field, so runs
+  # trained when the default was True still load (and resume) as labelled models.
+  c.model.use_labels = preset == 'labels'  # class conditioning with classifier-free guidance
   c.model.num_labels = -1           # classes of the behavior run's data (-1: set from the data)
-  c.model.label_dropout = 0.1       # P(null label) in training
-  c.model.code_stats_samples = 4096  # training codes for the min-max scaling to [-1, 1]
+  c.model.label_dropout = 0.1       # P(null label) in training (with use_labels)
+  # Training examples whose posterior codes set the min-max scaling to [-1, 1]: 0 = all of the
+  # train split, one streamed pass of the encoder (BeLFusion: the whole training set). Runs
+  # made before stored 4096, a random subset; their checkpoints hold the scaling they used.
+  c.model.code_stats_samples = 0
 
   c.loss = ml_collections.ConfigDict()
   c.loss.k = 50                     # noisy copies per observation for best-of-K (spec 50)
@@ -111,7 +127,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.decoder_hidden = 16
     c.model.width = 32
     c.model.num_blocks = 1
-    c.model.code_stats_samples = 32
     c.loss.k = 4
     c.optim.lr = 3e-3
     c.optim.obs_lr = 3e-3

@@ -92,3 +92,29 @@ def test_frame_space_loss_counts_a_centimetre_alike_wherever_people_face(data):
     assert loss(moved, 'frame') == pytest.approx(expected, rel=1e-3)
   # In world z-scores the same error is divided by where people stand (σ of x and y).
   assert loss(poses, 'world') < 0.5 * expected
+
+
+def test_diffusion_prior_embedding_ignores_where_the_observed_clip_stands_and_faces(data):
+  """The prior's observation embedding, over a body-frame behavior model, is the same for the
+  observed clip moved on the floor and turned about z (tolerance relative to its scale)."""
+  from bds_jax.models import build  # pylint: disable=g-import-not-at-top
+  from configs import behavior as behavior_config  # pylint: disable=g-import-not-at-top
+  from configs import diffusion as diffusion_config  # pylint: disable=g-import-not-at-top
+  poses, norm = data
+  bcfg = behavior_config.get_config('smoke')
+  bcfg.model.frame = 'body'
+  dcfg = diffusion_config.get_config('smoke')
+  dcfg.model.num_labels = 0
+  prior = build.create_diffusion(dcfg, bcfg.model.width, build.behavior_frame(bcfg, norm))
+  obs = poses[:, -dcfg.data.observed:]
+  emb = np.asarray(prior.embed(jnp.asarray(norm.normalize(obs))))
+  scale = float(np.abs(emb).max())
+  assert scale > 1e-3  # a real embedding, not one that is zero whatever it sees
+  for angle, shift in ((2.0, (0.7, -0.4)), (-1.3, (-2.5, 1.9)), (np.pi, (0.0, 3.0))):
+    moved = jnp.asarray(norm.normalize(_rigid(obs, angle, shift)))
+    np.testing.assert_allclose(prior.embed(moved), emb, rtol=0, atol=1e-4 * scale)
+  # The world-frame prior (the paper's behavior model) sees the move.
+  world = build.create_diffusion(dcfg, bcfg.model.width, None)
+  moved = jnp.asarray(norm.normalize(_rigid(obs, 2.0, (0.7, -0.4))))
+  plain = np.asarray(world.embed(jnp.asarray(norm.normalize(obs))))
+  assert np.abs(np.asarray(world.embed(moved)) - plain).max() > 1e-2 * np.abs(plain).max()

@@ -127,13 +127,46 @@ def _smoke(behavior_workdir, **kw):
 
 @pytest.fixture(scope='module')
 def diffusion_run(behavior_workdir, tmp_path_factory):
-  """A smoke diffusion run (30 steps) and the per-step training metrics."""
+  """A smoke diffusion run (30 steps; observation only, the default) and the per-step training
+  metrics."""
   workdir = str(tmp_path_factory.mktemp('diffusion_run'))
   seen = []
   result = diffusion_trainer.train_and_evaluate(
       _smoke(behavior_workdir), workdir,
       hooks=[lambda step, m: seen.append(jax.device_get(m))])
   return workdir, result, seen
+
+
+@pytest.fixture(scope='module')
+def labelled_run(behavior_workdir, tmp_path_factory):
+  """A shorter action-conditioned smoke run (model.use_labels=True; 10 steps)."""
+  workdir = str(tmp_path_factory.mktemp('diffusion_labels_run'))
+  c = _smoke(behavior_workdir, num_steps=10)
+  c.model.use_labels = True
+  diffusion_trainer.train_and_evaluate(c, workdir)
+  return workdir
+
+
+def test_default_prior_is_observation_only_and_scaled_on_the_whole_train_split(
+    behavior_workdir, diffusion_run):
+  from bds_jax.data import assembly, observed  # pylint: disable=g-import-not-at-top
+  assert not diffusion_config.get_config().model.use_labels
+  assert not diffusion_config.get_config('h36m').model.use_labels
+  assert diffusion_config.get_config('labels').model.use_labels
+  workdir, _, _ = diffusion_run
+  d = runs.Run(workdir).load_diffusion()
+  assert d.prior().num_labels == 0
+  with open(os.path.join(workdir, runs.CODE_STATS_FILE)) as f:
+    stored = json.load(f)
+  bcfg = d.behavior.config
+  train = observed.ObservedWindows(assembly.load_split(bcfg.data, bcfg.data.train_split),
+                                   d.behavior.normalizer, 25, bcfg.data.seq_len,
+                                   bcfg.data.frame_lag)
+  assert stored['rule'] == 'every training example' and stored['codes'] == len(train)
+  # The copy is what the checkpoint holds, and the clipped range [-1, 1] covers every code.
+  np.testing.assert_allclose(stored['code_lo'], d.stats['code_lo'], rtol=1e-6)
+  np.testing.assert_allclose(stored['code_hi'], d.stats['code_hi'], rtol=1e-6)
+  assert np.all(np.asarray(stored['code_lo']) < np.asarray(stored['code_hi']))
 
 
 def test_smoke_training_lowers_both_losses(diffusion_run):
@@ -167,10 +200,12 @@ def _observation(n_frames=25, joints=17):
   return (base + 0.01 * rng.normal(size=(n_frames, joints, 3))).astype(np.float32)
 
 
-def test_sampler_api(diffusion_run):
-  workdir, _, _ = diffusion_run
-  d = runs.Run(workdir).load_diffusion()
-  assert d.behavior.step == 20 and d.step == 30
+def test_sampler_api(diffusion_run, labelled_run):
+  plain = runs.Run(diffusion_run[0]).sampler()
+  with pytest.raises(ValueError, match='trained without labels'):
+    plain.sample_codes(2, jax.random.key(0), 'diffusion', observation=_observation(), label=1)
+  d = runs.Run(labelled_run).load_diffusion()
+  assert d.behavior.step == 20 and d.step == 10
   sampler = d.sampler()
   z_dim = d.behavior.config.model.width
   obs = _observation()
@@ -197,8 +232,8 @@ def test_sampler_api(diffusion_run):
     (dict(observation=_observation(), label=-1), r'in \[0, 10\)'),
     (dict(), 'needs observation='),
 ])
-def test_bad_inputs_are_clear_errors(diffusion_run, kwargs, match):
-  sampler = runs.Run(diffusion_run[0]).sampler()
+def test_bad_inputs_are_clear_errors(labelled_run, kwargs, match):
+  sampler = runs.Run(labelled_run).sampler()
   with pytest.raises(ValueError, match=match):
     sampler.sample_codes(2, jax.random.key(0), 'diffusion', **kwargs)
 
@@ -223,25 +258,46 @@ def test_missing_behavior_run_is_a_clear_error(diffusion_run, tmp_path):
     diffusion_trainer.train_and_evaluate(_smoke(str(tmp_path / 'gone')), str(tmp_path / 'new'))
 
 
-def test_hmp_and_guidance_suites(behavior_workdir, diffusion_run, tmp_path):
+def test_hmp_and_guidance_suites(behavior_workdir, diffusion_run, labelled_run, tmp_path):
   from bds_jax.evaluation import common, context, report  # pylint: disable=g-import-not-at-top
+  from bds_jax.evaluation import guidance as guidance_suite  # pylint: disable=g-import-not-at-top
+  from bds_jax.evaluation import hmp as hmp_suite  # pylint: disable=g-import-not-at-top
   from configs import evaluate as eval_configs  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / 'behavior'
   shutil.copytree(behavior_workdir, workdir)
-  shutil.copytree(diffusion_run[0], workdir / 'diffusion')  # where evaluation looks for it
+  shutil.copytree(diffusion_run[0], workdir / 'diffusion')  # where evaluation looks for them
   ec = eval_configs.get_config('smoke')
   ec.hmp.max_windows = 8
   ctx = context.load(str(workdir), ec)
   assert ctx.diffusion is not None and ctx.diffusion.step == 30
+  # Without an action-conditioned prior, guidance says how to train one.
+  assert common.collect(common.get('guidance'), ctx, seed=0,
+                        **ec.guidance.to_dict()) == {'skipped': guidance_suite.SKIPPED}
   hmp = common.collect(common.get('hmp'), ctx, seed=0, **ec.hmp.to_dict())
   assert 'gaussian' in hmp and 'diffusion' in hmp
   for prior in ('gaussian', 'diffusion'):
     assert np.isfinite(hmp[prior]['ADE']) and hmp[prior]['APD'] > 0
   assert hmp['oracle_code']['ADE'] > 0  # smoke: 10 frames at lag 4 fit in the 100 predicted
+  assert hmp['diffusion_prior'].startswith('observation-only')
   table = report.hmp_table({'ours': hmp}, 'synthetic_motion')
-  assert '| ours | diffusion |' in table and '| CoMusion (published, Human3.6M) |' in table
+  assert "| ours | diffusion: observation-only (BeLFusion's setting) |" in table
+  assert '| CoMusion (published, Human3.6M) |' in table
+  assert '| SLD (published, Human3.6M; ECCV\'24; second-hand; DLow/GSPS windows' in table
+  assert '| KinemaDiff (published' in table and '| Gaussian-Mixture Latent Flow (published' in table
   assert "oracle: the true future's own code" in table
+  # The protocol differences, each a short line, with the ones this run has.
+  assert 'Differences from the published protocol:' in table
+  assert '- 8 of the ' in table and '- predicted at 12.5 Hz, resampled linearly to 50 Hz' in table
+  assert '- no FID (no hmp.classifier_checkpoint)' in table
+  assert "The diffusion row's model beside BeLFusion's:" in table
+  assert all(len(d) < 100 for d in hmp['protocol_differences'] + hmp['recipe_differences'])
+  assert hmp_suite.diffusion_prior_kind(10).startswith('action-conditioned (10 classes), '
+                                                       'sampled with the null label')
+  # The action-conditioned prior, in diffusion_labels/, has the guidance suite's row.
+  shutil.copytree(labelled_run, workdir / 'diffusion_labels')
   guided = common.collect(common.get('guidance'), ctx, seed=0, **ec.guidance.to_dict())
+  assert guided['prior'].startswith('action-conditioned diffusion prior (')
+  assert guided['prior'].endswith('diffusion_labels)')
   assert guided['num_windows'] == ec.guidance.num_windows
   assert set(guided['recognised_requested']) == {'unguided', 'guidance_1', 'guidance_2'}
   assert all(0 <= v <= 1 for v in guided['recognised_requested'].values())

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -61,6 +62,7 @@ def test_smoke_evaluation_writes_well_formed_results(behavior_workdir, flow_work
   assert _finite_numbers(s)
   assert {'TDE', 'TDE_upstream', 'RE', 'RE_paper_same_data', 'acc', 'gt_acc',
           'd_beta'} <= set(s['transfer'])
+  assert 'RE_body' not in s['transfer']  # a world-frame run: world RE only
   assert set(s['realism']) >= {'self', 'transfer', 'prior', 'flow'}
   for kind in ('self', 'transfer', 'prior', 'flow'):
     assert 0.0 <= s['realism'][kind]['heldout_auc'] <= 1.0
@@ -113,6 +115,30 @@ def test_baseline_variants_share_one_table(behavior_workdir, smoke_config, tmp_p
   assert '| ours |' in table and '| cvae |' in table
 
 
+def test_body_frame_runs_report_re_on_both_kinds_of_target(behavior_workdir, tmp_path):
+  """The session's smoke run, switched to model.frame='body' (the frame has no parameters, so
+  its checkpoint loads as is): RE on world z-scores and on body-frame targets, both labelled."""
+  workdir = tmp_path / 'body'
+  shutil.copytree(behavior_workdir, workdir, ignore=shutil.ignore_patterns('eval'))
+  stored = json.loads((workdir / 'config.json').read_text())
+  stored['model']['frame'] = 'body'
+  (workdir / 'config.json').write_text(json.dumps(stored))
+  cfg = behavior.get_config('smoke')
+  cfg.model.frame = 'body'
+  results = runner.evaluate(cfg, _eval_config(suites='transfer'), str(workdir),
+                            out_dir=str(tmp_path / 'out'))
+  t = results['runs']['ours']['suites']['transfer']
+  for kind in ('RE', 'RE_paper_same_data', 'RE_body', 'RE_body_paper_same_data'):
+    assert set(t[kind]) == {str(v) for v in t['T']} and _finite_numbers(t[kind]), kind
+  assert t['RE_body'] != t['RE']
+  assert set(t['RE_kinds']) == {'RE', 'RE_body'} and 'world z-scores' in t['RE_kinds']['RE']
+  table = (tmp_path / 'out' / 'transfer.md').read_text()
+  assert '| ours, RE on world z-scores |' in table
+  assert '| ours, RE on body-frame targets |' in table
+  assert "the paper's RE column is this measurement" in table  # which one the paper compares
+  assert 'has no paper counterpart' in table
+
+
 def test_clear_errors(behavior_workdir, tmp_path):
   wide = behavior.get_config('smoke')
   wide.model.width = 64
@@ -161,3 +187,17 @@ def test_resampling_to_50hz_is_exact_for_linear_motion():
   full = hmp_suite.resample(start[None], predicted[None], 2, 100)[0]
   expected = np.stack([start + velocity * t for t in range(1, 101)])
   np.testing.assert_allclose(full, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+def test_table5_prints_the_newer_pose_guided_rows_apart():
+  from bds_jax.evaluation import report  # pylint: disable=g-import-not-at-top
+  m = {'ssim': 0.5, 'is': None, 'fid': None, 'l1': 0.2}
+  r = {'inception': 'no Inception weights given', 'reconstruction': m, 'transfer': m,
+       'real': {'is': None}, 'num_images': 4,
+       'posture_probe': {'probe_error': 0.1, 'adversary_error': 0.1, 'mean_pose_error': 0.1,
+                         'train_images': 8, 'test_images': 4, 'steps': 2}}
+  table = report.appearance_table({'ours': r}, 'deepfashion')
+  assert ('| published: PCDMs (ICLR\'24) (DeepFashion) ◀ | pose transfer at 256×176 (their '
+          'protocol) | 0.744 | | 7.47 | |') in table
+  assert '| published: IMAGPose (NeurIPS\'24) (Market-1501) | pose transfer at 128×64' in table
+  assert 'compare them only with numbers made that way' in table and '0.1284' in table

@@ -1,5 +1,10 @@
 """Suite 'guidance' (new): does asking the diffusion prior for a class give that class?
 
+The prior asked is the action-conditioned one: <workdir>/diffusion_labels (trained with
+model.use_labels=True), or <workdir>/diffusion when that one was trained with labels (runs made
+while that was the default). `prior` names which; the `hmp` suite's row is the
+observation-only prior of <workdir>/diffusion.
+
 For `num_windows` HMP test windows (the protocol's 25 observed frames, `bds_jax.data.hmp`),
 each window is asked for one class drawn uniformly from the dataset's classes (seeded), and
 `samples_per_window` codes are drawn: unguided (the null label), and with the class at each
@@ -12,24 +17,48 @@ requested class happens to be the window's own). Also reported: how often unguid
 the window's own class, i.e. how much of the class the observation already decides.
 """
 
+import logging
+
 import jax
 import numpy as np
 
+from bds_jax import runs
 from bds_jax.data import hmp as hmp_data
 from bds_jax.data.pipeline import fixed_windows
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 
 
+log = logging.getLogger(__name__)
+SKIPPED = ('no action-conditioned diffusion prior (train one with configs/diffusion.py '
+           '--config.model.use_labels=True into <workdir>/diffusion_labels)')
+
+
+def labelled_sampler(ctx: Context):
+  """(Sampler with the action-conditioned diffusion prior, its run directory), or None."""
+  if ctx.sampler.has_diffusion and ctx.sampler.num_labels:
+    return ctx.sampler, ctx.diffusion.run.path if ctx.diffusion is not None else ''
+  if ctx.behavior is None:  # a trainer's context: only its own models
+    return None
+  run = runs.Run(ctx.workdir).diffusion_run(labelled=True)
+  if run is None:
+    return None
+  diffusion = run.load_diffusion(behavior=ctx.behavior)
+  log.info('Action-conditioned diffusion prior from %s (step %d).', run.path, diffusion.step)
+  sampler = diffusion.sampler()
+  if not sampler.num_labels:
+    raise ValueError(f'{run.path} holds a diffusion prior trained without labels; the guidance '
+                     'suite needs one trained with --config.model.use_labels=True.')
+  return sampler, run.path
+
+
 def run(ctx: Context, *, seed: int, num_windows: int, samples_per_window: int, scales,
         classifier_steps: int, train_windows: int):
-  sampler = ctx.sampler
-  if not sampler.has_diffusion:
-    yield 'skipped', 'no diffusion prior (train one into <workdir>/diffusion)'
+  found = labelled_sampler(ctx)
+  if found is None:
+    yield 'skipped', SKIPPED
     return
-  if sampler.num_labels == 0:
-    yield 'skipped', 'the diffusion prior was trained without labels'
-    return
+  sampler, path = found
   lag, t = ctx.frame_lag, ctx.seq_len
   windows = hmp_data.protocol_windows(ctx.test_seqs, sampler.observed_frames, lag * t,
                                       hmp_data.H36M_STRIDE)
@@ -62,6 +91,7 @@ def run(ctx: Context, *, seed: int, num_windows: int, samples_per_window: int, s
   acc = probes.sequence_classifier_accuracy(
       train['poses'][:, :-1], train['label'], real['poses'][:, :-1], real['label'], classes,
       seed=seed, steps=classifier_steps, extra_test_sets=extra)
+  yield 'prior', 'action-conditioned diffusion prior' + (f' ({path})' if path else '')
   yield 'num_windows', int(n)
   yield 'samples_per_window', k
   yield 'num_classes', int(classes)

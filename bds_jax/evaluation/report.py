@@ -36,17 +36,35 @@ PAPER_APD = {'Pose-Knows': 6.72, 'HP-GAN': 7.24, 'GMVAE': 6.77, 'DSF': 9.33, 'DL
 # paper reports no appearance numbers on Human3.6M.
 PAPER_TABLE5 = {'VUnet': ((3.09, 0.79), (3.21, 0.35)), 'DIG': ((3.23, 0.61), (3.44, 0.10)),
                 'PG²': ((3.09, 0.76), (3.46, 0.25)), 'ours': ((3.08, 0.80), (3.16, 0.35))}
+# Newer pose-guided methods (paper-reported-numbers.md; second-hand): (FID, LPIPS, SSIM) on
+# DeepFashion (pose transfer at 256×176) and on Market-1501 (128×64). Another protocol than
+# Table 5's reconstruction at 256×256.
+PUBLISHED_POSE_GUIDED = {'PCDMs (ICLR\'24)': ((7.47, 0.1365, 0.7444), (13.90, 0.2238, 0.3169)),
+                         'IMAGPose (NeurIPS\'24)': ((5.87, 0.1284, 0.7561),
+                                                    (12.66, 0.2104, 0.3282))}
+POSE_GUIDED_SIZES = {'deepfashion': '256×176', 'market1501': '128×64'}
 TABLE5_DATASETS = ('deepfashion', 'market1501')
 BELFUSION_HMP = {'APD': 7.602, 'ADE': 0.372, 'FDE': 0.474, 'MMADE': 0.473, 'MMFDE': 0.507,
                  'CMD': 5.988, 'FID': 0.209}
-# Published Human3.6M rows of the stochastic-HMP table (issue 13): BeLFusion (ICCV'23),
-# CoMusion (ECCV'24), SkeletonDiffusion (CVPR'25). APDE is not reported with them here.
+# Published Human3.6M rows of the stochastic-HMP table (paper-reported-numbers.md: as listed
+# in benchmark summaries, not read from the papers). APDE is not reported with them here.
 PUBLISHED_HMP = {
     'BeLFusion': BELFUSION_HMP,
     'CoMusion': {'APD': 7.632, 'ADE': 0.350, 'FDE': 0.458, 'MMADE': 0.494, 'MMFDE': 0.506,
                  'CMD': 3.202, 'FID': 0.102},
     'SkeletonDiffusion': {'APD': 7.249, 'ADE': 0.344, 'FDE': 0.450, 'MMADE': 0.487,
                           'MMFDE': 0.512, 'CMD': 4.178, 'FID': 0.123},
+    'SLD': {'APD': 8.741, 'ADE': 0.348, 'FDE': 0.436, 'MMADE': 0.435, 'MMFDE': 0.463},
+    'KinemaDiff': {'APD': 6.912, 'ADE': 0.331, 'FDE': 0.449, 'CMD': 4.60, 'FID': 0.083},
+    'Gaussian-Mixture Latent Flow': {'APD': 4.804, 'ADE': 0.333, 'FDE': 0.399, 'CMD': 3.015,
+                                     'FID': 0.088},
+}
+# What each published row's label must carry beside it (the spec's caveats).
+PUBLISHED_HMP_CAVEATS = {
+    'SLD': 'ECCV\'24; second-hand; DLow/GSPS windows, not the 5 168-window list',
+    'KinemaDiff': 'ICLR\'26; second-hand',
+    'Gaussian-Mixture Latent Flow': 'CVPR\'26; second-hand; no code released; its FDE comes '
+                                    'with far lower diversity',
 }
 HMP_PRIORS = ('gaussian', 'flow', 'diffusion')
 
@@ -75,16 +93,31 @@ def transfer_table(results: dict, dataset: str) -> str:
            'RE trained and scored on test) in parentheses.', '',
            f'| model | {head} | acc | d_β |', '|' + '---|' * (2 * len(ts) + 3)]
   for name, r in results.items():
+    body = 'RE_body' in r  # a body-frame run: RE on both kinds of target, each labelled
     cells = ' | '.join(f'{_f(r["RE"][str(t)])} ({_f(r["RE_paper_same_data"][str(t)])}) | '
                        f'{_f(r["TDE"][str(t)])} ({_f(r["TDE_upstream"][str(t)])})' for t in ts)
-    lines.append(f'| {name} | {cells} | {_f(r["acc"])} (gt {_f(r["gt_acc"])}) | '
+    label = f'{name}, RE on world z-scores' if body else name
+    lines.append(f'| {label} | {cells} | {_f(r["acc"])} (gt {_f(r["gt_acc"])}) | '
                  f'{_f(r["d_beta"]["mean"])} ± {_f(r["d_beta"]["std"])} |')
+    if body:
+      cells = ' | '.join(f'{_f(r["RE_body"][str(t)])} '
+                         f'({_f(r["RE_body_paper_same_data"][str(t)])}) | –' for t in ts)
+      lines.append(f'| {name}, RE on body-frame targets | {cells} | | |')
   for name, (re, tde, acc, (dm, ds)) in PAPER_TABLE1.items():
     cells = ' | '.join(f'{re[PAPER_T_VALUES.index(t)]:.2f} | {tde[PAPER_T_VALUES.index(t)]:.2f}'
                        for t in ts)
     lines.append(f'| paper: {name} | {cells} | {acc:.2f} (gt {PAPER_GT_ACC:.2f}) | '
                  f'{dm:.2f} ± {ds:.2f} |')
   lines.append('')
+  bodies = [r for r in results.values() if 'RE_body' in r]
+  if bodies:
+    lines += ['RE kinds. World: the source posture at T in world z-scores, the paper\'s '
+              'targets; the paper\'s RE column is this measurement (of a world-frame model). '
+              'A body-frame run\'s code cannot carry where the person stands or faces, by '
+              'construction, so its world RE mostly measures that placement and is inflated: '
+              'it is neither the paper\'s number nor a measure of disentanglement. Body frame: '
+              f'{bodies[0]["RE_kinds"]["RE_body"]}; it measures the posture left in the code '
+              'and has no paper counterpart.', '']
   for name, r in results.items():
     lines.append(f'- {name}: same-class reference d_β = '
                  f'{_f(r["d_beta_same_class_reference"]["mean"])}; chance accuracy '
@@ -125,6 +158,12 @@ def diversity_table(results: dict, dataset: str) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _prior_label(prior: str, r: dict) -> str:
+  if prior != 'diffusion':
+    return prior
+  return f'diffusion: {r.get("diffusion_prior", "conditioning not recorded")}'
+
+
 def hmp_table(results: dict, dataset: str) -> str:
   cols = ('APD', 'ADE', 'FDE', 'MMADE', 'MMFDE', 'APDE', 'CMD', 'FID')
   lines = [f'## Stochastic human motion prediction (DLow/BeLFusion protocol){_dataset_note(dataset)}',
@@ -133,18 +172,29 @@ def hmp_table(results: dict, dataset: str) -> str:
   for name, r in results.items():
     for prior in HMP_PRIORS:
       if prior in r:
-        lines.append(f'| {name} | {prior} | ' +
+        lines.append(f'| {name} | {_prior_label(prior, r)} | ' +
                      ' | '.join(_f(r[prior].get(c), 3) for c in cols) + ' |')
     if 'oracle_code' in r:
       lines.append(f'| {name} | oracle: the true future\'s own code, K = 1 | ' +
                    ' | '.join(_f(r['oracle_code'].get(c), 3) for c in cols) + ' |')
   for method, row in PUBLISHED_HMP.items():
-    lines.append(f'| {method} (published, Human3.6M) | | ' +
+    caveat = f'; {PUBLISHED_HMP_CAVEATS[method]}' if method in PUBLISHED_HMP_CAVEATS else ''
+    lines.append(f'| {method} (published, Human3.6M{caveat}) | | ' +
                  ' | '.join(_f(row.get(c), 3) for c in cols) + ' |')
   first = next(iter(results.values()))
   lines += ['', f'{first["num_windows"]} windows, K = {first["num_samples"]}, multimodal radius '
                 f'{first["threshold"]}; CMD reference: {first["cmd_reference"]}.',
-            f'Prediction: {first["prediction"]}.']
+            f'Prediction: {first["prediction"]}.',
+            'Published rows: as listed in benchmark summaries and other papers\' tables, not read '
+            'from the papers; "second-hand" ones only from such tables.']
+  for name, r in results.items():
+    who = f' ({name})' if len(results) > 1 else ''
+    if r.get('protocol_differences'):
+      lines += ['', f'Differences from the published protocol{who}:']
+      lines += [f'- {d}' for d in r['protocol_differences']]
+    if r.get('recipe_differences'):
+      lines += ['', f'The diffusion row\'s model beside BeLFusion\'s{who}:']
+      lines += [f'- {d}' for d in r['recipe_differences']]
   return '\n'.join(lines) + '\n'
 
 
@@ -230,6 +280,18 @@ def appearance_table(results: dict, dataset: str) -> str:
       mark = ' ◀' if ds == dataset else ''
       lines.append(f'| paper: {method} ({names[ds]}){mark} | reconstruction | {ssim:.2f} | '
                    f'{is_:.2f} | | |')
+  for method, per_dataset in PUBLISHED_POSE_GUIDED.items():
+    for ds, (fid_, _, ssim) in zip(TABLE5_DATASETS, per_dataset):
+      mark = ' ◀' if ds == dataset else ''
+      lines.append(f'| published: {method} ({names[ds]}){mark} | pose transfer at '
+                   f'{POSE_GUIDED_SIZES[ds]} (their protocol) | {ssim:.3f} | | {fid_:.2f} | |')
+  lines += ['', 'Published pose-guided rows (second-hand, from benchmark summaries) use their own '
+            'protocol (pose transfer, not reconstruction; other resolutions; FID is fragile to '
+            'the image set, resizing and file format): compare them only with numbers made that '
+            'way. Their LPIPS: ' + '; '.join(
+                f'{m} {_f(df[1], 4)} ({names["deepfashion"]}), {_f(mk[1], 4)} '
+                f'({names["market1501"]})' for m, (df, mk) in PUBLISHED_POSE_GUIDED.items())
+            + '.']
   lines += ['', '### Posture in the appearance code (the RE analogue)',
             'Keypoint error (mean L2 norm of the (J, 2) error, keypoints in [0, 1] of the image '
             'size) of a fresh regressor trained on train-split appearance means and scored on '

@@ -8,6 +8,10 @@ Reported (ours, then the paper-comparable variant where upstream differs):
   offset), both in z-scored units as the paper, plus the aligned one in metres.
 - RE(T): a posture regressor from mu to the source pose at T, trained on TRAIN-split codes and
   scored on the test codes; `RE_paper_same_data` repeats upstream's train-and-score-on-test.
+  Targets are world z-scores, the paper's. A body-frame run (`model.frame='body'`) cannot
+  carry placement or heading in its code, so there that RE mostly measures placement; such runs
+  also get `RE_body` and `RE_body_paper_same_data`, on the posture at T in the body frame of the
+  window's first frame (the model's own body-frame units), and `RE_kinds` names both.
 - acc: a linear probe on mu (train codes -> test codes); gt_acc: the LSTM classifier on raw
   sequences, same protocol (upstream trained both during stage 1 and reported test accuracy).
 - d_beta: ||mu(x_s) - mu(transfer)|| with the transfer decoded from a posterior sample (from mu
@@ -15,17 +19,35 @@ Reported (ours, then the paper-comparable variant where upstream differs):
   per-batch-of-64 statistic.
 """
 
+import jax.numpy as jnp
 import numpy as np
 
 from bds_jax.data.pipeline import fixed_windows
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
+from bds_jax.models import build as model_build
 
 
 def t_values(seq_len: int) -> tuple[int, ...]:
   """The paper's T values whose prediction index exists at this sequence length."""
   return tuple(t for t in transfer.TDE_T_VALUES if transfer.TDE_INDICES[t] < seq_len)
+
+
+def body_frame_targets(frame, windows, k: int) -> np.ndarray:
+  """Posture k of normalised windows (N, L, D), in the body frame of each window's first
+  frame (`BodyFrame.encode`: x, y in units of model.body_xy_scale, z z-scored): (N, D)."""
+  x = jnp.asarray(windows)
+  return np.asarray(frame.encode(x[:, k], frame.frame_of(x[:, 0])))
+
+
+def _re(mu_train, train_targets, mu, test_targets, seed: int, steps: int):
+  """(held-out RE, upstream's same-data RE) of one kind of target."""
+  held_out = probes.posture_regression_error(mu_train, train_targets, mu, test_targets,
+                                             seed=seed, steps=steps)['test_re']
+  same = probes.posture_regression_error_paper_same_data(mu, test_targets, seed=seed,
+                                                         iterations=steps)
+  return held_out, same
 
 
 def run(ctx: Context, *, seed: int, num_windows: int, train_windows: int, probe_steps: int,
@@ -62,12 +84,24 @@ def run(ctx: Context, *, seed: int, num_windows: int, train_windows: int, probe_
   re_test, re_paper = {}, {}
   for t in ts:
     k = transfer.TDE_INDICES[t]
-    re_test[str(t)] = probes.posture_regression_error(
-        mu_train, train['poses'][:, k], mu, xs[:, k], seed=seed, steps=probe_steps)['test_re']
-    re_paper[str(t)] = probes.posture_regression_error_paper_same_data(
-        mu, xs[:, k], seed=seed, iterations=probe_steps)
+    re_test[str(t)], re_paper[str(t)] = _re(mu_train, train['poses'][:, k], mu, xs[:, k], seed,
+                                            probe_steps)
   yield 'RE', re_test
   yield 'RE_paper_same_data', re_paper
+  frame = model_build.behavior_frame(ctx.config, ctx.normalizer)
+  if frame is not None:
+    re_test, re_paper = {}, {}
+    for t in ts:
+      k = transfer.TDE_INDICES[t]
+      re_test[str(t)], re_paper[str(t)] = _re(
+          mu_train, body_frame_targets(frame, train['poses'], k), mu,
+          body_frame_targets(frame, xs, k), seed, probe_steps)
+    yield 'RE_body', re_test
+    yield 'RE_body_paper_same_data', re_paper
+    yield 'RE_kinds', {
+        'RE': 'world z-scores (the paper\'s targets; mostly placement for this body-frame code)',
+        'RE_body': f'the posture at T in the body frame of the window\'s first frame (x, y in '
+                   f'units of {frame.xy_scale:g} m, z in world z-scores)'}
   num_classes = len(ctx.test_seqs.label_names)
   probe = probes.linear_probe_accuracy(mu_train, train['label'], mu, test['label'], num_classes,
                                        seed=seed, steps=probe_steps)

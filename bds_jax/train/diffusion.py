@@ -2,17 +2,22 @@
 
 `train_and_evaluate(config, workdir)` loads the behavior run named by config.behavior_workdir,
 builds (observation, behavior window) examples of its train split (`bds_jax.data.observed`),
-sets the code scaling from a real batch of posterior codes, and trains the observation
+sets the code scaling from the posterior codes of the whole train split (`code_stats`; stored in
+the checkpoint and, for reading, in code_stats.json), and trains the observation
 autoencoder, then the denoiser (`diffusion_step`), on the shared loop: exact resume, SIGTERM,
 the NaN stop, sharding and logging are the other trainers'. Evaluation logs the held-out
 losses and best-of-K decoding errors of DDIM samples beside N(0, I) codes.
 """
 
 import functools
+import json
 import logging
+import os
+import time
 from typing import Callable, Sequence
 
 import jax
+import numpy as np
 
 from bds_jax import errors
 from bds_jax import run_config
@@ -34,6 +39,51 @@ def _examples(config, bcfg, split, normalizer) -> observed_lib.ObservedWindows:
   seqs = assembly.load_split(bcfg.data, split)
   return observed_lib.ObservedWindows(seqs, normalizer, config.data.observed,
                                       bcfg.data.seq_len, bcfg.data.frame_lag)
+
+
+STATS_CHUNK = 1024  # examples per encoder call while computing the code scaling
+
+
+def code_stats(config, setup, vae, train: observed_lib.ObservedWindows) -> dict:
+  """Per-dimension min and max of posterior codes (one sample μ + σ·ε per example, as the
+  denoiser's targets and BeLFusion's statistics) of every training example, streamed in
+  chunks through one pass of the encoder; or, with model.code_stats_samples > 0, of that many
+  random examples (the rule of runs made before, kept so that they restart the same way).
+
+  Deterministic (fixed keys), and consumes nothing of the training iterator or its RNG."""
+  encode = jax.jit(functools.partial(diffusion_step.posterior_codes, setup))
+  key = jax.random.key(config.seed + 3)
+  n = int(config.model.code_stats_samples)
+  if n > 0:
+    z = np.asarray(encode(vae, jax.device_put(train.fixed(n, seed=config.seed + 3)['poses']),
+                          key))
+    return {'lo': z.min(axis=0), 'hi': z.max(axis=0), 'codes': n, 'rule': f'{n} random examples'}
+  total = len(train)
+  chunk = min(STATS_CHUNK, total)
+  lo = hi = None
+  for b, start in enumerate(range(0, total, chunk)):
+    # The last chunk is padded (one compiled shape); the padding's codes are dropped.
+    ids = np.minimum(np.arange(start, start + chunk), total - 1)
+    poses = np.stack([train.item(int(i))['poses'] for i in ids])
+    z = np.asarray(encode(vae, jax.device_put(poses), jax.random.fold_in(key, b)))
+    z = z[:min(chunk, total - start)]
+    lo = z.min(axis=0) if lo is None else np.minimum(lo, z.min(axis=0))
+    hi = z.max(axis=0) if hi is None else np.maximum(hi, z.max(axis=0))
+  return {'lo': lo, 'hi': hi, 'codes': total, 'rule': 'every training example'}
+
+
+def _write_code_stats(run, stats: dict, behavior_step: int):
+  if jax.process_index() != 0:
+    return
+  path = os.path.join(run.path, runs.CODE_STATS_FILE)
+  with open(path + '.tmp', 'w') as f:
+    json.dump({'code_lo': stats['lo'].tolist(), 'code_hi': stats['hi'].tolist(),
+               'codes': int(stats['codes']), 'rule': stats['rule'],
+               'behavior_step': int(behavior_step),
+               'what': 'per-dimension min and max of posterior samples of the train split\'s '
+                       'behavior windows: the min-max scaling of codes to [-1, 1] (a copy; '
+                       'training and sampling use the checkpoint\'s)'}, f, indent=2)
+  os.replace(path + '.tmp', path)
 
 
 def _validate(config):
@@ -102,11 +152,13 @@ def train_and_evaluate(config, workdir: str,
                                  run)
   if restored is not None:
     state = restored
-  else:
-    init = train.fixed(config.model.code_stats_samples, seed=config.seed + 3)
-    z = jax.jit(functools.partial(diffusion_step.posterior_codes, setup))(
-        vae, jax.device_put(init['poses']), jax.random.key(config.seed + 3))
-    state = diffusion_step.init_stats(setup, state, z)
+  else:  # a new run; a resumed one keeps the scaling its checkpoint holds
+    start = time.perf_counter()
+    stats = code_stats(config, setup, vae, train)
+    log.info('Code scaling from %d training codes (%s) in %.1f s.', stats['codes'],
+             stats['rule'], time.perf_counter() - start)
+    _write_code_stats(run, stats, behavior.step)
+    state = diffusion_step.init_stats(setup, state, stats['lo'], stats['hi'])
   state = jax.device_put(state, repl)
 
   step_fn = jax.jit(functools.partial(diffusion_step.train_step, setup),

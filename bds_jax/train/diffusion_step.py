@@ -11,8 +11,9 @@ One step is either phase, chosen on device with `lax.cond` (both are compiled, o
   L = latent_weight · mean_B min_k |x̂₀ᵏ − x₀|₁ + motion_weight · mean_B min_k RMS(C(x̂₀ᵏ) − C(x₀)),
   where C decodes a code from the last observed pose with the frozen behavior decoder and
   C(x₀) is detached. x₀ is the behavior encoder's posterior sample μ + σ·ε of the window that
-  starts at the last observed pose (BeLFusion samples too), min-max scaled to [−1, 1]. With
-  labels, each is replaced by the null label with probability model.label_dropout.
+  starts at the last observed pose (BeLFusion samples too), min-max scaled to [−1, 1] with the
+  statistics of the training split's codes (`bds_jax.train.diffusion`). With labels, each is
+  replaced by the null label with probability model.label_dropout.
 The EMA copies the denoiser until ema.start_step denoiser steps, then averages every
 ema.every_steps steps with ema.decay.
 """
@@ -79,9 +80,11 @@ def posterior_codes(setup: Setup, vae, poses, key):
   return jax.lax.stop_gradient(sample_posterior(key, mu, logstd))
 
 
-def init_stats(setup: Setup, state: dict, z) -> dict:
-  """Sets the min-max code scaling from training codes z (N, Z)."""
-  return dict(state, stats={'code_lo': jnp.min(z, axis=0), 'code_hi': jnp.max(z, axis=0)})
+def init_stats(setup: Setup, state: dict, lo, hi) -> dict:
+  """Sets the min-max code scaling from the per-dimension min and max (Z,) of training codes."""
+  del setup
+  return dict(state, stats={'code_lo': jnp.asarray(lo, jnp.float32),
+                            'code_hi': jnp.asarray(hi, jnp.float32)})
 
 
 def _motion_steps(setup: Setup, poses) -> int:
