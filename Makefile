@@ -30,7 +30,7 @@ demo: $(VENV)/.installed
 	@echo "== [1/6] behavior model: build synthetic_motion, train 5 000 steps (~11 min)"
 	$(BIN)/python train.py --config=configs/behavior.py:demo --workdir=$(WORKDIR) \
 	  --config.data.data_dir=$(DATA_DIR)
-	@echo "== [2/6] ground-truth transfer, transfer grid, neighbours and UMAP, then the report (~3 min)"
+	@echo "== [2/6] ground-truth transfer, transfer grid, neighbours and UMAP, then the report (~5 min)"
 	$(BIN)/python evaluate.py --config=configs/behavior.py:demo --workdir=$(WORKDIR) \
 	  --eval_config=configs/evaluate.py:demo --eval_config.suites=gt_transfer
 	$(BIN)/python synthesize.py transfer --workdir=$(WORKDIR) --report=false
