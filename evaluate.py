@@ -25,6 +25,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from bds_jax import errors
+from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import xla_cpu
 
@@ -51,11 +52,12 @@ def main(argv):
   if FLAGS.config.get('trainer') == 'appearance':
     xla_cpu.prefer_eigen_convolutions()  # before the backend starts
   from bds_jax.evaluation import runner  # pylint: disable=g-import-not-at-top
-  out_dir = FLAGS.out_dir or os.path.join(FLAGS.workdir, 'eval')
+  out_dir = FLAGS.out_dir or os.path.join(FLAGS.workdir, run_layout.EVAL_DIR)
   with run_lock.reading():  # a trainer cannot start on the runs read until this ends
     runner.evaluate(FLAGS.config, FLAGS.eval_config, FLAGS.workdir, FLAGS.baseline_workdirs,
                     out_dir)
-  print(f'Results: {os.path.join(out_dir, "results.json")} and the *.md tables beside it.')
+  print(f'Results: {os.path.join(out_dir, run_layout.RESULTS_FILE)} and the *.md tables beside '
+        'it.')
   if FLAGS.report and not FLAGS.out_dir:
     from bds_jax.viz import report_page  # pylint: disable=g-import-not-at-top
     print(f'Report: {report_page.write(FLAGS.workdir)}')

@@ -9,9 +9,11 @@
   python synthesize.py video --workdir=runs/demo --appearance_workdir=runs/demo/appearance
 
 --source/--target: <split>:<i>,<j>,... (window indices of that split, as evaluation counts
-them), <split>:auto (seeded, different classes), or a .npy file of poses (T, 17, 3) or
-(N, T, 17, 3) in metres at the model's frame rate (README, "Synthesis"). For `video`,
---target names frames of the appearance run's image dataset. Results go to
+them), <split>:auto (seeded, different classes), a .npy file of poses (T, 17, 3) or
+(N, T, 17, 3) in metres at the model's frame rate (README, "Synthesis"), or a motion file: a
+.bvh, SMPL joints (.npz, or .npy of (T, 22+, 3)) or VideoPose3D output
+(--motion_format=videopose3d), converted by bds_jax.motion (README, "Bring your own motion").
+For `video`, --target names frames of the appearance run's image dataset. Results go to
 <workdir>/synthesis/ (MP4 by default, --format=gif, plus a PNG still each), and the run's
 index.html report is rewritten to show them.
 """
@@ -24,6 +26,7 @@ from absl import flags
 from absl import logging
 
 from bds_jax import errors
+from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import xla_cpu
 
@@ -31,7 +34,7 @@ flags.DEFINE_string('workdir', None, 'Behavior run (its flow/ prior is used when
 flags.DEFINE_string('out_dir', '', 'Where results go (default: <workdir>/synthesis).')
 flags.DEFINE_string('data_dir', '', 'TFDS data dir (default: the one the run recorded).')
 flags.DEFINE_string('source', 'test:auto', 'Source behaviors: <split>:<i>,... | <split>:auto '
-                    '| poses.npy')
+                    '| poses.npy | a .bvh or .npz motion file')
 flags.DEFINE_string('target', 'test:auto', 'Target start postures (video: image frames).')
 flags.DEFINE_integer('num', 3, 'Sources/targets (auto), samples per row.')
 flags.DEFINE_integer('points', 2000, 'umap: test windows embedded (and samples per prior); '
@@ -48,6 +51,18 @@ flags.DEFINE_enum('camera', 'dataset', ['dataset', 'orbit'], 'video: the target 
                   'camera, or a default orbit camera fitted to the whole re-enactment.')
 flags.DEFINE_string('image_builder_config', '', 'video: image dataset config (default: the '
                     'appearance run\'s).')
+flags.DEFINE_enum('motion_format', 'auto', ['auto', 'npy', 'bvh', 'smpl', 'videopose3d'],
+                  'Format of --source/--target files (auto: by extension and shape).')
+flags.DEFINE_float('source_fps', 0.0, 'Frame rate of --source/--target files (0: the file\'s '
+                   'own; needed for .npy SMPL joints and VideoPose3D output).')
+flags.DEFINE_string('units', 'auto', 'Units of motion files: auto, m, cm, mm, in, cmu or metres '
+                    'per unit.')
+flags.DEFINE_enum('up', 'auto', ['auto', 'x', 'y', 'z', '-x', '-y', '-z'], 'Up axis of motion '
+                  'files (auto: detected from the body).')
+flags.DEFINE_string('joint_map', '', 'BVH: a JSON file mapping our joint names to the file\'s '
+                    '(README, "Bring your own motion").')
+flags.DEFINE_enum('retarget', 'auto', ['auto', 'always', 'never'], 'Rescale a file\'s bones to '
+                  'the training skeleton (auto: when they differ by more than 15%).')
 flags.DEFINE_bool('report', True, 'Rewrite <workdir>/index.html afterwards.')
 flags.mark_flags_as_required(['workdir'])
 FLAGS = flags.FLAGS
@@ -68,10 +83,12 @@ def main(argv):
   settings = commands.Settings(**{f: FLAGS[f].value for f in (
       'workdir', 'out_dir', 'data_dir', 'source', 'target', 'num', 'points', 'steps', 'k', 'prior',
       'num_behaviors', 'seed', 'format', 'name', 'appearance_workdir', 'camera',
-      'image_builder_config')})
+      'image_builder_config', 'motion_format', 'source_fps', 'units', 'up', 'joint_map',
+      'retarget')})
   with run_lock.reading():  # a trainer cannot start on the runs read until this ends
     entry = commands.run(argv[1], settings)
-  print(commands.summary(entry, settings.out_dir or os.path.join(entry['workdir'], 'synthesis')))
+  print(commands.summary(entry, settings.out_dir or os.path.join(entry['workdir'],
+                                                                run_layout.SYNTHESIS_DIR)))
   if FLAGS.report and not settings.out_dir:
     print(f'Report: {report_page.write(entry["workdir"])}')
 

@@ -16,13 +16,14 @@ import jax
 import numpy as np
 
 from bds_jax import errors
+from bds_jax import run_layout
 
 
 class MetricWriter:
 
   def __init__(self, workdir: str, resume_step: int = 0):
     self.enabled = jax.process_index() == 0
-    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.path = os.path.join(workdir, run_layout.METRICS_FILE)
     self._tb = None
     if not self.enabled:
       return
@@ -33,7 +34,7 @@ class MetricWriter:
         f.writelines(json.dumps(r) + '\n' for r in keep)
       os.replace(self.path + '.tmp', self.path)
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self._tb = SummaryWriter(logdir=os.path.join(workdir, 'tensorboard'))
+    self._tb = SummaryWriter(logdir=os.path.join(workdir, run_layout.TENSORBOARD_DIR))
 
   def write_scalars(self, step: int, scalars: dict):
     if not self.enabled:

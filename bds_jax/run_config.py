@@ -23,12 +23,12 @@ import jax
 
 from bds_jax import checkpointing
 from bds_jax import errors
+from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import runs
 
 log = logging.getLogger(__name__)
 
-HISTORY_FILE = 'config_history.jsonl'
 _created: set[str] = set()  # runs this process created (or restarted afresh): see discard_untrained
 
 # Per trainer: the config fields (dotted; a prefix covers the fields below it) a resumed run may
@@ -125,7 +125,7 @@ def describe(unsafe: dict) -> list[str]:
 
 
 def _history(run: runs.Run) -> list[dict]:
-  path = os.path.join(run.path, HISTORY_FILE)
+  path = os.path.join(run.path, run_layout.CONFIG_HISTORY_FILE)
   if not os.path.exists(path):
     return []
   rows = []
@@ -167,7 +167,7 @@ def open_for_training(config, workdir: str) -> runs.Run:
     # Nothing trained yet (a first attempt failed early): start afresh with this config.
     log.warning('%s holds no checkpoint yet; starting it again with the new config (%s).',
                 run.path, ', '.join(unsafe))
-    for name in runs.DERIVED_FILES if jax.process_index() == 0 else ():
+    for name in run_layout.DERIVED_FILES if jax.process_index() == 0 else ():
       if os.path.exists(os.path.join(run.path, name)):
         os.remove(os.path.join(run.path, name))  # derived from the old data settings; refitted
     run.write_config(config)
@@ -193,10 +193,11 @@ def discard_untrained(workdir: str):
   run = runs.Run(path)
   if checkpointing.saved_steps(run.checkpoint_dir):
     return
-  for name in (runs.CONFIG_FILE, HISTORY_FILE, 'metrics.jsonl') + runs.DERIVED_FILES:
+  for name in (run_layout.CONFIG_FILE, run_layout.CONFIG_HISTORY_FILE,
+               run_layout.METRICS_FILE) + run_layout.DERIVED_FILES:
     if os.path.exists(os.path.join(path, name)):
       os.remove(os.path.join(path, name))
-  for name in ('tensorboard', runs.CHECKPOINT_DIR):
+  for name in (run_layout.TENSORBOARD_DIR, run_layout.CHECKPOINT_DIR):
     shutil.rmtree(os.path.join(path, name), ignore_errors=True)
   _created.discard(path)
 
@@ -208,8 +209,9 @@ def record_safe_changes(run: runs.Run, step: int):
   if not safe or jax.process_index() != 0:
     return
   log.info('Resuming %s at step %d with changed %s (recorded in %s).', run.path, step,
-           ', '.join(f'{f}={new!r}' for f, (_, new) in safe.items()), HISTORY_FILE)
-  with open(os.path.join(run.path, HISTORY_FILE), 'a') as f:
+           ', '.join(f'{f}={new!r}' for f, (_, new) in safe.items()),
+           run_layout.CONFIG_HISTORY_FILE)
+  with open(os.path.join(run.path, run_layout.CONFIG_HISTORY_FILE), 'a') as f:
     f.write(json.dumps({'step': int(step), 'time': time.time(),
                         'changes': {k: list(v) for k, v in safe.items()}}) + '\n')
   run.safe_changes = {}

@@ -29,10 +29,9 @@ import socket
 import time
 
 from bds_jax import errors
+from bds_jax import run_layout
 
 log = logging.getLogger(__name__)
-
-LOCK_FILE = 'train.lock'
 
 _held: dict[str, int] = {}  # lock path -> open file descriptor, for locks this process holds
 _read_held: dict[str, int] = {}  # lock path -> fd of a shared (reader's) lock held in reading()
@@ -70,7 +69,7 @@ def _alive(pid) -> bool:
 
 def acquire(workdir: str, what: str = 'training') -> str:
   """Locks `workdir` for this process; returns the lock path. Re-entrant within a process."""
-  path = os.path.join(os.path.abspath(workdir), LOCK_FILE)
+  path = os.path.join(os.path.abspath(workdir), run_layout.LOCK_FILE)
   if path in _held:
     return path
   if path in _read_held:  # this process read the run and now writes it: drop its read lock
@@ -113,7 +112,7 @@ def acquire(workdir: str, what: str = 'training') -> str:
 
 def release(workdir: str):
   """Releases this process's lock on `workdir` (no-op if it holds none)."""
-  path = os.path.join(os.path.abspath(workdir), LOCK_FILE)
+  path = os.path.join(os.path.abspath(workdir), run_layout.LOCK_FILE)
   fd = _held.pop(path, None)
   if fd is None:
     return
@@ -126,13 +125,13 @@ def release(workdir: str):
 
 
 def holds(workdir: str) -> bool:
-  return os.path.join(os.path.abspath(workdir), LOCK_FILE) in _held
+  return os.path.join(os.path.abspath(workdir), run_layout.LOCK_FILE) in _held
 
 
 def check_no_writer(workdir: str):
   """Raises LockedError if another process is training in `workdir`; inside `reading()`,
   keeps a shared lock on it until the block ends."""
-  path = os.path.join(os.path.abspath(workdir), LOCK_FILE)
+  path = os.path.join(os.path.abspath(workdir), run_layout.LOCK_FILE)
   hold = _holding_reads[0]
   if path in _held or path in _read_held or not (hold or os.path.exists(path)):
     return

@@ -7,20 +7,8 @@
   labelled = run.load_diffusion(labelled=True)  # the class-conditioned one, diffusion_labels/
   sampler = run.sampler()              # all of them as a bds_jax.sampling.Sampler
 
-A run directory holds:
-  config.json          the complete config the run was created with (written once)
-  config_history.jsonl the fields changed on resume since, with the step they changed at
-  train.lock           the writer's lock: host and pid of the training process (run_lock.py)
-  normalization.json   the train split's per-dimension mean and std (behavior runs)
-  checkpoints/<step>/  orbax checkpoints: the whole train state and the data-iterator position
-  checkpoints_quarantined/  checkpoints that could not be restored, moved aside on resume
-  flow/                a flow prior trained on this run's codes (itself a run directory)
-  diffusion/           an observation-conditioned diffusion prior over them (likewise; the
-                       `hmp` suite's, observation only by default)
-  diffusion_labels/    a diffusion prior also conditioned on the class (the `guidance` suite's)
-  code_stats.json      diffusion runs: a copy of the code scaling their checkpoints hold
-  eval/                evaluate.py's results.json and tables
-  metrics.jsonl, tensorboard/, final_metrics.json and figure folders, written while training.
+The directory's layout (its file and folder names, and what each holds) is
+`bds_jax.run_layout`; `Run` turns those names into paths.
 
 Reading a run needs no `configs/` module: config.json is read as stored, and fields added to
 the configs after a run was written get the value such runs used (`ADDED_FIELDS`). Loading a
@@ -45,25 +33,13 @@ from flax import nnx
 
 from bds_jax import checkpointing
 from bds_jax import errors
+from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import sharding
 from bds_jax.data.normalization import Normalizer
 from bds_jax.models import appearance_losses
 from bds_jax.models import build
 from bds_jax.sampling import Sampler
-
-CONFIG_FILE = 'config.json'
-NORMALIZATION_FILE = 'normalization.json'
-ADVERSARY_CHANCE_FILE = 'adversary_chance.json'  # appearance runs: the adversary's clamp
-CODE_STATS_FILE = 'code_stats.json'  # diffusion runs: a copy of the code scaling
-# Files derived from the data at creation, refitted when a run without checkpoints restarts.
-DERIVED_FILES = (NORMALIZATION_FILE, ADVERSARY_CHANCE_FILE, CODE_STATS_FILE)
-CHECKPOINT_DIR = 'checkpoints'
-FLOW_DIR = 'flow'
-DIFFUSION_DIR = 'diffusion'
-DIFFUSION_LABELS_DIR = 'diffusion_labels'
-EVAL_DIR = 'eval'
-FINAL_METRICS_FILE = 'final_metrics.json'
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +73,7 @@ def _tuples(value):
 
 def read_config(path: str, expect_trainer: str | None = None) -> ml_collections.ConfigDict:
   """The config stored in a run directory's config.json, with ADDED_FIELDS filled in."""
-  file = os.path.join(path, CONFIG_FILE)
+  file = os.path.join(path, run_layout.CONFIG_FILE)
   if not os.path.exists(file):
     raise FileNotFoundError(f'{file} does not exist: {path} is not a bds_jax training run '
                             '(train.py writes config.json into its --workdir).')
@@ -256,35 +232,35 @@ class Run:
   # ------------------------------------------------------------------------------ layout
   @property
   def config_path(self) -> str:
-    return os.path.join(self.path, CONFIG_FILE)
+    return os.path.join(self.path, run_layout.CONFIG_FILE)
 
   @property
   def normalization_path(self) -> str:
-    return os.path.join(self.path, NORMALIZATION_FILE)
+    return os.path.join(self.path, run_layout.NORMALIZATION_FILE)
 
   @property
   def checkpoint_dir(self) -> str:
-    return os.path.join(self.path, CHECKPOINT_DIR)
+    return os.path.join(self.path, run_layout.CHECKPOINT_DIR)
 
   @property
   def flow_dir(self) -> str:
-    return os.path.join(self.path, FLOW_DIR)
+    return os.path.join(self.path, run_layout.FLOW_DIR)
 
   @property
   def diffusion_dir(self) -> str:
-    return os.path.join(self.path, DIFFUSION_DIR)
+    return os.path.join(self.path, run_layout.DIFFUSION_DIR)
 
   @property
   def diffusion_labels_dir(self) -> str:
-    return os.path.join(self.path, DIFFUSION_LABELS_DIR)
+    return os.path.join(self.path, run_layout.DIFFUSION_LABELS_DIR)
 
   @property
   def eval_dir(self) -> str:
-    return os.path.join(self.path, EVAL_DIR)
+    return os.path.join(self.path, run_layout.EVAL_DIR)
 
   @property
   def final_metrics_path(self) -> str:
-    return os.path.join(self.path, FINAL_METRICS_FILE)
+    return os.path.join(self.path, run_layout.FINAL_METRICS_FILE)
 
   def exists(self) -> bool:
     return os.path.exists(self.config_path)
@@ -331,7 +307,7 @@ class Run:
     """The appearance adversary's chance level on the training `keypoints` (N, J, 2) in
     [0, 1]: read from the run, or computed and stored (process 0) on its first start, so a
     resumed run keeps the clamp it was trained with."""
-    path = os.path.join(self.path, ADVERSARY_CHANCE_FILE)
+    path = os.path.join(self.path, run_layout.ADVERSARY_CHANCE_FILE)
     if os.path.exists(path):
       try:
         with open(path) as f:

@@ -1,8 +1,11 @@
 """Data parallelism with jax.sharding: one 'data' mesh axis over every device of every host.
 
 Parameters and optimizer state are replicated (P()), batches are split along their first axis
-(P('data')). Each process feeds only its own slice of the global batch.
+(P('data')). Each process feeds only its own slice of the global batch. `batched` runs a model
+over many host arrays in fixed-size batches: the one helper that evaluation and synthesis share.
 """
+
+from typing import Callable, Iterator
 
 import jax
 import numpy as np
@@ -72,3 +75,41 @@ def to_host(tree):
     return jax.device_get(x)
 
   return jax.tree.map(get, tree)
+
+
+def device_batches(arrays: dict, batch_size: int, data_sharding=None,
+                   pad: bool = False) -> Iterator[tuple[dict, int]]:
+  """Fixed-size batches of host arrays (identical on every process) as device arrays.
+
+  Yields (batch, n) with n the number of real rows. Batches are sharded over the data axis of
+  `data_sharding`'s mesh (any number of devices and processes), or put on the default device
+  when it is None. Shapes stay static: without `pad` the remainder is dropped; with it, the
+  last batch repeats its last row to full size.
+  """
+  n = len(next(iter(arrays.values())))
+  stop = n if pad else n - batch_size + 1
+  for i in range(0, max(stop, 0), batch_size):
+    chunk = {k: np.asarray(v[i:i + batch_size]) for k, v in arrays.items()}
+    m = len(next(iter(chunk.values())))
+    if m < batch_size:
+      chunk = {k: np.concatenate([c, np.repeat(c[-1:], batch_size - m, axis=0)])
+               for k, c in chunk.items()}
+    if data_sharding is None:
+      yield jax.device_put(chunk), m
+    else:
+      yield shard_batch(chunk, data_sharding), m
+
+
+def batched(fn: Callable, arrays: tuple, batch_size: int, data_sharding=None):
+  """fn(*chunk) over the leading axis in fixed-size sharded batches; host outputs, concatenated.
+
+  Every output of fn must have the batch as its leading axis. Inputs are moved and outputs
+  fetched explicitly, under jax.transfer_guard('disallow').
+  """
+  keys = [f'a{i}' for i in range(len(arrays))]
+  outs = []
+  with jax.transfer_guard('disallow'):
+    for batch, m in device_batches(dict(zip(keys, arrays)), batch_size, data_sharding, pad=True):
+      out = to_host(fn(*[batch[k] for k in keys]))
+      outs.append(jax.tree.map(lambda x, m=m: np.asarray(x)[:m], out))
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)

@@ -283,8 +283,7 @@ def test_kl_per_scale_and_mean_of_scales():
 
 def test_dual_ascent_gated_by_init_batches():
   cfg = al.LossConfig()
-  np.testing.assert_allclose(al.dual_ascent(0.5, 1200.0, 1000.0, 1e-5), 0.5 + 2e-3)
-  assert float(al.dual_ascent(1e-4, 0.0, 1000.0, 1e-5)) == 0.0  # projected onto gamma >= 0
+  # The rule itself (bds_jax.models.objectives.dual_ascent) is tested in test_losses.py.
   assert float(al.update_gamma(0.25, 5000.0, cfg.n_init_batches - 1, cfg)) == 0.25
   np.testing.assert_allclose(al.update_gamma(0.25, 5000.0, cfg.n_init_batches, cfg), 0.29)
 

@@ -15,10 +15,12 @@ import numpy as np
 import optax
 import pytest
 
+from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax.data import images
 from bds_jax.evaluation import appearance_truth
 from bds_jax.models import appearance_losses as al
+from bds_jax.synthetic import truth as synthetic_truth
 from bds_jax.train import appearance as trainer
 from bds_jax.train import appearance_step
 from configs import appearance as appearance_config
@@ -82,7 +84,7 @@ def test_pairs_are_one_person_two_frames(smoke):
   supersample = appearance_truth.dataset_supersample(smoke.data)
   for i in range(0, len(train), 7):
     mask = train.item(i, i)['person_mask'][..., 0]
-    person = appearance_truth.true_rendering(train, i, i, supersample, True)[1] > 0.5
+    person = synthetic_truth.true_rendering(train, i, i, supersample, True)[1] > 0.5
     assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0.0, 1.0}
     assert mask[person].mean() > 0.95 and mask.sum() < 2.5 * person.sum(), i
 
@@ -107,7 +109,7 @@ def test_smoke_run_learns_writes_outputs_and_resumes_exactly(smoke, tmp_path):
   # The adversary's clamp (loss.adversary_clamp=0): the chance level of the training
   # keypoints, computed before training and stored in the run.
   train = images.load_split(c.data, 'train')
-  chance = json.loads((tmp_path / 'full' / runs.ADVERSARY_CHANCE_FILE).read_text())['chance']
+  chance = json.loads((tmp_path / 'full' / run_layout.ADVERSARY_CHANCE_FILE).read_text())['chance']
   np.testing.assert_allclose(chance, al.chance_keypoint_l2(train.keypoints / 64), rtol=1e-5)
   loaded = runs.Run(str(tmp_path / 'full')).load_appearance()
   assert loaded.step == 30

@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 
 from bds_jax import errors
+from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax.models import diffusion as diffusion_lib
 from bds_jax.train import diffusion as diffusion_trainer
@@ -156,7 +157,7 @@ def test_default_prior_is_observation_only_and_scaled_on_the_whole_train_split(
   workdir, _, _ = diffusion_run
   d = runs.Run(workdir).load_diffusion()
   assert d.prior().num_labels == 0
-  with open(os.path.join(workdir, runs.CODE_STATS_FILE)) as f:
+  with open(os.path.join(workdir, run_layout.CODE_STATS_FILE)) as f:
     stored = json.load(f)
   bcfg = d.behavior.config
   train = observed.ObservedWindows(assembly.load_split(bcfg.data, bcfg.data.train_split),

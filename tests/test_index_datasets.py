@@ -4,6 +4,8 @@ their 18-joint stickmen and crops, bad inputs, and a short training run on the 1
 import io
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,8 +14,8 @@ from PIL import Image
 from bds_jax import imaging
 from bds_jax import safe_pickle
 from bds_jax.data import images
-from bds_jax.data import index_images
 from bds_jax.data import sources
+from bds_jax.imaging import index_images
 from configs import appearance as appearance_config
 
 # A frontal person in normalised COCO-18 coordinates (DeepFashion's order).
@@ -130,6 +132,26 @@ def test_market_stretches_images_and_reads_person_ids(tmp_path):
     np.testing.assert_allclose(ex['keypoints_2d'], MARKET_JOINTS * 128, atol=128 * 1e-6)
   assert got[imgs[0]]['person'] == got[imgs[1]]['person'] == b'market1501:0002'
   assert got[imgs[2]]['person'].decode() == f'image:{imgs[2]}'  # junk: no person
+
+
+def test_build_command_writes_what_the_data_readers_load(tmp_path):
+  # python -m tfds_builders.index_images uses the builders directly (they never import
+  # bds_jax.data); what it writes is the dataset sources.py finds already built.
+  imgs = write_market(str(tmp_path / 'raw'))
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  command = [sys.executable, '-m', 'tfds_builders.index_images', '--dataset=market1501',
+             f'--data_dir={tmp_path / "tfds"}', '--config=small']
+  out = subprocess.run(command + [f'--manual_dir={tmp_path / "raw"}'], cwd=root,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "{'train': 3, 'test': 1}" in out.stdout, out.stdout
+  builder = sources.get_builder('market1501', str(tmp_path / 'tfds'), 'small')
+  assert builder.is_prepared()
+  train = builder.as_data_source('train')
+  assert {train[i]['sequence'].decode() for i in range(len(train))} == set(imgs[:3])
+  missing = subprocess.run(command + [f'--manual_dir={tmp_path / "none"}'], cwd=root,
+                           capture_output=True, text=True, timeout=300)
+  assert missing.returncode != 0 and 'does not exist' in missing.stderr
 
 
 def test_18_joint_stickmen_and_head_crops():

@@ -6,6 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from bds_jax.models import objectives
 from bds_jax.train import losses
 from configs import behavior
 
@@ -34,9 +35,12 @@ def test_kl_matches_monte_carlo():
 
 def test_dual_ascent_rule():
   # KL above the budget raises gamma by eta * (KL - I); below lowers it; never below 0.
-  assert float(losses.dual_ascent(0.5, 150.0, 100.0, 1e-3)) == pytest.approx(0.55)
-  assert float(losses.dual_ascent(0.5, 60.0, 100.0, 1e-3)) == pytest.approx(0.46)
-  assert float(losses.dual_ascent(0.01, 0.0, 100.0, 1e-3)) == 0.0
+  # One rule for both models (the appearance model's scale: budget 1000, eta 1e-5).
+  assert float(objectives.dual_ascent(0.5, 150.0, 100.0, 1e-3)) == pytest.approx(0.55)
+  assert float(objectives.dual_ascent(0.5, 60.0, 100.0, 1e-3)) == pytest.approx(0.46)
+  assert float(objectives.dual_ascent(0.01, 0.0, 100.0, 1e-3)) == 0.0
+  np.testing.assert_allclose(objectives.dual_ascent(0.5, 1200.0, 1000.0, 1e-5), 0.5 + 2e-3)
+  assert float(objectives.dual_ascent(1e-4, 0.0, 1000.0, 1e-5)) == 0.0
 
 
 def test_adversarial_term_clamps():

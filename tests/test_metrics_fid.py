@@ -74,6 +74,17 @@ def test_non_finite_statistics_are_an_error():
     fid.frechet_distance(np.zeros(2), np.eye(2), np.array([np.nan, 0.0]), np.eye(2))
 
 
+def test_low_rank_fid_is_the_fid():
+  # Fewer samples than features: the (n1, n2) SVD gives the (F, F) recipe's distance.
+  rng = np.random.default_rng(1)
+  a = rng.standard_normal((30, 50))
+  b = 0.7 * rng.standard_normal((40, 50)) @ rng.standard_normal((50, 50)) / 7 + 0.3
+  expected = fid.frechet_distance(*fid.gaussian_stats(a), *fid.gaussian_stats(b))
+  assert expected > 1
+  assert fid.fid_from_features(a, b) == pytest.approx(expected, rel=1e-6)
+  assert fid.fid_from_features(a, a) == pytest.approx(0.0, abs=1e-9 * expected)
+
+
 def _numpy_gru_stack(arrays, x):
   """PyTorch nn.GRU equations written out directly (zero initial state)."""
   sig = lambda v: 1 / (1 + np.exp(-v))

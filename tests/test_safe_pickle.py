@@ -53,7 +53,7 @@ def test_crafted_dtype_pickles_are_refused_through_every_reader(tmp_path):
       zf.writestr('positions_3d.npy', header.getvalue() + raw)
     paths.append((str(index), str(npz)))
   code = f'''
-from bds_jax.data import index_images
+from bds_jax.imaging import index_images
 from bds_jax.h36m import npz
 for index, npz_path in {paths!r}:
   for read in (lambda: index_images.read_index(index, index_images.DEEPFASHION),

@@ -1,125 +1,56 @@
-"""The shared TFDS builder of DeepFashion and Market-1501 (upstream's prepared index.p archives).
-
-Reading and checking the files is `bds_jax.data.index_images`; this maps it onto TFDS. Each
-example is one image that passed upstream's torso filter:
-
-  image         S×S RGB (encoded bytes: the original JPEG/PNG when already S×S, else PNG)
-  keypoints_2d  (18, 2) float32: the index's joints × S (pixels), in the dataset's joint order;
-                negative = missing (upstream's convention)
-  person        person id read off the path, or 'image:<path>' (a dummy id per image)
-  sequence      the image's path relative to index.p; frame: 0 (one image per "sequence")
-
-Build without TensorFlow:
+r"""Builds DeepFashion or Market-1501 (upstream's prepared index.p archives) as array_record
+files, without TensorFlow:
 
   python -m tfds_builders.index_images --dataset=deepfashion --manual_dir=DIR --data_dir=D \
       [--config=small]
 
-or let training build it (`--config.data.manual_dir=DIR`).
+or let training build it (`--config.data.manual_dir=DIR`). The builders are
+tfds_builders/deepfashion and tfds_builders/market1501 (their shared part: index_builder.py).
+Like tfds_builders/human36m/build.py this uses the builder classes directly, not
+`bds_jax.data.sources`: builders never import bds_jax.data, which loads them by name.
 """
 
-import dataclasses
+import os
 
-import numpy as np
+from absl import app
+from absl import flags
 import tensorflow_datasets as tfds
 
-from bds_jax.data import index_images
+from tfds_builders import deepfashion
+from tfds_builders import market1501
 
-_CITATION = """\
-@inproceedings{esser2018variational,
-  author = {Esser, Patrick and Sutter, Ekaterina and Ommer, Bj{\\"o}rn},
-  title = {A Variational U-Net for Conditional Appearance and Shape Generation},
-  booktitle = {CVPR}, year = {2018}}
-@inproceedings{blattmann2021behavior,
-  author = {Blattmann, Andreas and Milbich, Timo and Dorkenwald, Michael and Ommer, Bj{\\"o}rn},
-  title = {Behavior-Driven Synthesis of Human Dynamics},
-  booktitle = {CVPR}, year = {2021}}
-"""
+BUILDERS = {'deepfashion': deepfashion.Builder, 'market1501': market1501.Builder}
 
-
-def instructions(dataset: index_images.IndexDataset, archive: str, images: str) -> str:
-  return f"""\
-Download upstream's prepared {dataset.name} archive: `{archive}.tar.gz`, the one that
-CompVis/vunet's download_data.sh fetches (`download_data.sh {archive} <dest>`) and that the
-Behavior-Driven Synthesis README points to for the appearance model. Unpack it and make its
-folder the manual directory (`--manual_dir`, default <data_dir>/downloads/manual/), so that
-
-  <manual_dir>/index.p          the pickled index (imgs, joints, train[, joint_order])
-  <manual_dir>/<imgs[i]>        every image it lists ({images}), paths relative to index.p
-
-index.p is read with a restricted unpickler (plain data only). Its joints must be normalised
-to [0, 1] in the order {list(dataset.layout.joint_names)}.
-"""
+_DATASET = flags.DEFINE_enum('dataset', None, sorted(BUILDERS), 'Which dataset.', required=True)
+_MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'Folder holding index.p and the images.',
+                                  required=True)
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data directory to write to.',
+                                required=True)
+_CONFIG = flags.DEFINE_enum('config', 'default', ['default', 'small'],
+                            "Builder config: 'default' or 'small' (64 px).")
 
 
-@dataclasses.dataclass(eq=False)
-class IndexImagesConfig(tfds.core.BuilderConfig):
-  """image_size: S, the stored side (0: the dataset's own, 256 DeepFashion, 128 Market)."""
-  image_size: int = 0
-
-
-def configs(default_size: int) -> list[IndexImagesConfig]:
-  return [
-      IndexImagesConfig(name='default', image_size=default_size,
-                        description=f'{default_size} px, as upstream.'),
-      IndexImagesConfig(name='small', image_size=64,
-                        description='64 px: quick looks and tests (configs/appearance.py:smoke).'),
-  ]
-
-
-class IndexImagesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Base of the index.p builders; subclasses set DATASET and the TFDS class attributes."""
-
-  DATASET: index_images.IndexDataset
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  DEFAULT_CONFIG_NAME = 'default'
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    d = self.DATASET
-    size = self.builder_config.image_size or d.image_size
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(size, size, 3)),
-            'keypoints_2d': tfds.features.Tensor(shape=(d.layout.num_joints, 2),
-                                                 dtype=np.float32),
-            'person': tfds.features.Text(),
-            'sequence': tfds.features.Text(),
-            'frame': tfds.features.Scalar(dtype=np.int64),
-        }),
-        supervised_keys=None,
-        citation=_CITATION,
-        metadata=tfds.core.MetadataDict(layout=d.layout.name),
-    )
-
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    manual = str(dl_manager.manual_dir)
-    return {'train': self._generate_examples(manual, True),
-            'test': self._generate_examples(manual, False)}
-
-  def _generate_examples(self, manual_dir, train):
-    size = self.builder_config.image_size or self.DATASET.image_size
-    return index_images.examples(manual_dir, self.DATASET, train, size)
+def build(name: str, data_dir: str, manual_dir: str, config: str = 'default'):
+  """Prepares dataset `name` (a key of BUILDERS) from `manual_dir`; returns its builder."""
+  manual_dir = os.path.expanduser(manual_dir)
+  if not os.path.isdir(manual_dir):
+    raise FileNotFoundError(f'--manual_dir={manual_dir!r} does not exist. Put the raw {name} '
+                            f'files there (see tfds_builders/{name}/README.md).')
+  builder = BUILDERS[name](config=config, data_dir=os.path.expanduser(data_dir),
+                           file_format='array_record')
+  # try_download_gcs=False: no prepared copy of a manual dataset exists to fetch, and looking
+  # for one needs the network.
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=manual_dir, try_download_gcs=False))
+  return builder
 
 
 def main(argv):
-  """Builds one index dataset (see the module docstring)."""
   del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from bds_jax.data import sources  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  builder = sources.get_builder(f.dataset, f.data_dir, f.config)
-  sources.prepare(builder, f.dataset, 'auto', f.manual_dir)
+  builder = build(_DATASET.value, _DATA_DIR.value, _MANUAL_DIR.value, _CONFIG.value)
   sizes = {name: split.num_examples for name, split in builder.info.splits.items()}
   print(f'{builder.info.full_name}: {sizes} -> {builder.data_dir}')
 
 
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_enum('dataset', None, sorted(index_images.DATASETS), 'Which dataset.',
-                    required=True)
-  flags.DEFINE_string('manual_dir', None, 'Folder holding index.p and the images.',
-                      required=True)
-  flags.DEFINE_string('data_dir', None, 'TFDS data directory to write to.', required=True)
-  flags.DEFINE_string('config', 'default', "Builder config: 'default' or 'small' (64 px).")
   app.run(main)

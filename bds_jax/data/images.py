@@ -35,7 +35,8 @@ share the TFDS plumbing of `bds_jax.data.sources` (builders, building on first u
 `data.manual_dir`) but not its pose-sequence view. A dataset's people are its `subject` labels,
 on synthetic_people its (subject, outfit_seed) pairs (a subject wears a new outfit in every
 sequence), or, for the index datasets (DeepFashion, Market), its `person` ids; a person with a
-single image is paired with itself (upstream had no person ids there: see index_images.py).
+single image is paired with itself (upstream had no person ids there: see
+bds_jax/imaging/index_images.py).
 """
 
 import dataclasses

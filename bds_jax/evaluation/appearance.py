@@ -47,7 +47,7 @@ from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import images as images_lib
 from bds_jax.evaluation import appearance_truth as truth_lib
-from bds_jax.evaluation import common
+from bds_jax.metrics import fid
 from bds_jax.metrics import image_scores
 from bds_jax.models import appearance as appearance_lib
 from bds_jax.models import appearance_losses as al
@@ -212,8 +212,8 @@ def _posture_probe(ctx: AppearanceContext, test_means, adversary_error, index, *
   pick = np.sort(np.random.default_rng(seed + 3).permutation(len(train))[:probe_images])
   encode = _encoder(ctx.model_def)
   params = jax.device_put(ctx.params)
-  parts = [common.batched(lambda x: encode(params, x), (_own_inputs(train, pick[i:i + 256]),),
-                          batch_size, ctx.data_sharding) for i in range(0, len(pick), 256)]
+  parts = [sharding.batched(lambda x: encode(params, x), (_own_inputs(train, pick[i:i + 256]),),
+                            batch_size, ctx.data_sharding) for i in range(0, len(pick), 256)]
   train_means = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
   train_kp = train.keypoints[pick] / size
   mean_pose = np.broadcast_to(np.mean(train_kp, axis=0), test_kp.shape)
@@ -247,8 +247,8 @@ def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
   parts = []
   for i in range(0, len(index), 8 * batch_size):  # a chunk at a time: bounded host memory
     arrays = _items(test, index[i:i + 8 * batch_size], partner[i:i + 8 * batch_size])
-    parts.append(common.batched(lambda *xs: score(params, reg_params, inc_device, *xs),
-                                tuple(arrays[k] for k in keys), batch_size, ctx.data_sharding))
+    parts.append(sharding.batched(lambda *xs: score(params, reg_params, inc_device, *xs),
+                                  tuple(arrays[k] for k in keys), batch_size, ctx.data_sharding))
   out = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
 
   yield 'num_images', int(len(index))
@@ -257,8 +257,8 @@ def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
     row = {k: float(np.mean(v)) for k, v in out[name].items()}
     if inc_params is not None:
       row['is'] = image_scores.inception_score(out[f'{name}_inception'][0])
-      row['fid'] = (image_scores.frechet_distance(out['real_inception'][1],
-                                                  out[f'{name}_inception'][1])
+      row['fid'] = (fid.fid_from_features(out['real_inception'][1],
+                                          out[f'{name}_inception'][1])
                     if len(index) >= 2 else None)
     else:
       row['is'] = row['fid'] = None

@@ -14,12 +14,13 @@ import os
 
 import jax
 
+from bds_jax import run_layout
 from bds_jax.viz import image_grid
 from bds_jax.viz import video_io
 
 
 def run(ctx, *, examples: int = 6, data: str = 'figure', fn: str = 'figure_step',
-        folder: str = 'figures'):
+        folder: str = run_layout.FIGURES_DIR):
   arrays = ctx.data[data]
   outs = ctx.outputs(fn, data, ('appearance', 'stickman'))  # every process takes part
   if jax.process_index() == 0 and outs:

@@ -3,8 +3,9 @@
 On real data a transfer (person A's appearance in person B's pose) has no ground truth, so
 Table 5 and the trainer's `eval/transfer_*` can only use another frame of the *same* person.
 On `synthetic_people` the generator draws it: every example stores its 3D pose, camera and
-outfit, and `synthetic.people.render_person(A, B's keypoints_3d, B's camera,
-outfit_seed=A's outfit)` is A in B's pose, exactly as the dataset would have rendered it.
+outfit, and `synthetic.truth.true_rendering` (`synthetic.people.render_person(A, B's
+keypoints_3d, B's camera, outfit_seed=A's outfit)`) is A in B's pose, exactly as the dataset
+would have rendered it.
 
 Protocol, on the run's eval split: `num_pairs` seeded pairs (a, b) of frames of different
 people. The model (no key: latents = posterior means, no dropout) renders
@@ -34,13 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from bds_jax import sharding
 from bds_jax.data import images as images_lib
 from bds_jax.data import sources
-from bds_jax.evaluation import common
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import lpips as lpips_lib
-from bds_jax.synthetic import camera as camera_lib
-from bds_jax.synthetic import people
+from bds_jax.synthetic import truth as synthetic_truth
 
 DATASET = 'synthetic_people'
 # (name, what is scored against what): the model rows and the naive references.
@@ -66,31 +66,13 @@ def transfer_pairs(images: images_lib.ImageSet, n: int, seed: int):
   return a, b
 
 
-def outfit_seed(images: images_lib.ImageSet, index: int) -> int:
-  """The outfit frame `index` wears (-1: its subject's designed look; builds before 1.1.0)."""
-  seeds = images.extras.get('outfit_seed')
-  return -1 if seeds is None else int(seeds[index])
-
-
-def true_rendering(images: images_lib.ImageSet, person: int, target: int,
-                   supersample: int, return_mask: bool = False):
-  """uint8 image of the person of frame `person` (their body's look and outfit) in frame
-  `target`'s stored 3D pose, seen by its stored camera: what the dataset would hold for that
-  person there. With return_mask, also their coverage (S, S) in [0, 1]."""
-  ex = images.extras
-  cam = camera_lib.Camera.from_arrays(ex['intrinsics'][target], ex['extrinsics'][target],
-                                      images.image_size)
-  return people.render_person(images.subject_names[images.subjects[person]],
-                              ex['keypoints_3d'][target], cam, supersample=supersample,
-                              outfit_seed=outfit_seed(images, person), return_mask=return_mask)
-
-
 def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
   items_a = [images.item(int(i), int(i)) for i in a]  # only their own fields are used
   items_b = [images.item(int(j), int(j)) for j in b]
   stack = lambda items, k: np.stack([it[k] for it in items])
-  truths = [true_rendering(images, int(i), int(j), supersample, True) for i, j in zip(a, b)]
-  own = [true_rendering(images, int(j), int(j), supersample, True)[1] for j in b]
+  render = synthetic_truth.true_rendering
+  truths = [render(images, int(i), int(j), supersample, True) for i, j in zip(a, b)]
+  own = [render(images, int(j), int(j), supersample, True)[1] for j in b]
   # Where either person covers the frame: the pixels where A's and B's truths can differ.
   person = np.stack([np.maximum(m, o) for (_, m), o in zip(truths, own)])[..., None]
   # The encoder's input of frame a: its own image or its part crops (item's 'paired_*' is
@@ -178,8 +160,8 @@ def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *
   parts = []
   for i in range(0, len(a), chunk):
     arrays = _inputs(images, a[i:i + chunk], b[i:i + chunk], supersample)
-    parts.append(common.batched(lambda *xs: score(params, lpips_params, *xs),
-                                tuple(arrays[k] for k in KEYS), batch_size, data_sharding))
+    parts.append(sharding.batched(lambda *xs: score(params, lpips_params, *xs),
+                                  tuple(arrays[k] for k in KEYS), batch_size, data_sharding))
   per_image = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
   out = {'num_pairs': int(len(a))}
   for name in ROWS + ('code_effect',):

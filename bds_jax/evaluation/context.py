@@ -23,7 +23,6 @@ from bds_jax import sharding
 from bds_jax.data import assembly
 from bds_jax.data.normalization import Normalizer
 from bds_jax.data.windows import Windows
-from bds_jax.evaluation import common
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +138,14 @@ class Context:
   def posterior(self, x):
     """x (N, seq_len, D) normalised -> (mu, logstd), each (N, Z)."""
     s = self.sampler
-    return common.batched(lambda x: sampling.posterior(s.model_def, s.params, x), (x,),
-                          self.batch_size, self._call_sharding)
+    return sharding.batched(lambda x: sampling.posterior(s.model_def, s.params, x), (x,),
+                            self.batch_size, self._call_sharding)
 
   def decode(self, z, start, steps: int | None = None):
     """Codes (N, Z) from normalised start postures (N, D) -> (N, steps, D) normalised."""
     s, steps = self.sampler, steps or self.seq_len
-    return common.batched(lambda z, st: sampling.decode(s.model_def, s.params, z, st, steps),
-                          (z, start), self.batch_size, self._call_sharding)
+    return sharding.batched(lambda z, st: sampling.decode(s.model_def, s.params, z, st, steps),
+                            (z, start), self.batch_size, self._call_sharding)
 
   def prior_codes(self, n: int, key, prior: str):
     """n codes from N(0, I) ('gaussian') or the flow ('flow'), drawn in batches."""
@@ -169,8 +168,8 @@ class Context:
                         if self.data_sharding is not None else None)
       outs = []
       with jax.transfer_guard('disallow'):
-        for i, (batch, _) in enumerate(common.device_batches(arrays, self.batch_size,
-                                                             self.data_sharding)):
+        for i, (batch, _) in enumerate(sharding.device_batches(arrays, self.batch_size,
+                                                               self.data_sharding)):
           index = jax.device_put(np.int32(i), index_sharding)
           outs.append(sharding.to_host(self.fns[fn](self.state, batch, index)))
       self._outputs[cache_key] = outs

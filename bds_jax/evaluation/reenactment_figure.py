@@ -10,10 +10,11 @@ import os
 
 import jax
 
+from bds_jax import run_layout
 from bds_jax.viz import reenactment
 
 
-def run(ctx, *, examples: int = 2, data: str = 'eval', folder: str = 'reenactment',
+def run(ctx, *, examples: int = 2, data: str = 'eval', folder: str = run_layout.REENACTMENT_DIR,
         video_format: str = 'gif'):
   if jax.process_index() == 0:
     windows = ctx.data[data]

@@ -8,6 +8,8 @@ import json
 import math
 import os
 
+from bds_jax import run_layout
+
 # Paper Table 1 rows (RE and TDE at T = 1, 10, 20, 30, 40, 50; acc; d_beta mean, std).
 PAPER_TABLE1 = {
     'cAE': ((0.72, 0.28, 0.26, 0.28, 0.30, 0.33), (8.30, 1.94, 0.34, 0.23, 0.23, 0.23), 0.45,
@@ -359,7 +361,8 @@ TABLES = {'transfer': transfer_table, 'realism': realism_table, 'diversity': div
 def write(out_dir: str, results: dict, dataset: str):
   """results.json and one <suite>.md per suite (atomic writes)."""
   os.makedirs(out_dir, exist_ok=True)
-  _atomic(os.path.join(out_dir, 'results.json'), json.dumps(results, indent=2, default=float))
+  _atomic(os.path.join(out_dir, run_layout.RESULTS_FILE),
+          json.dumps(results, indent=2, default=float))
   by_suite = {}
   for run_name, run in results['runs'].items():
     for suite, r in run['suites'].items():

@@ -16,6 +16,7 @@ import ml_collections
 import tqdm
 
 from bds_jax import errors
+from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax.evaluation import appearance
 from bds_jax.evaluation import common
@@ -122,7 +123,7 @@ def evaluate(config, eval_config, workdir: str, baseline_workdirs=(),
       log.info('%s / %s done in %.1f s.', name, suite, run['seconds'][suite])
     results['runs'][name] = run
   out_dir = out_dir or main.eval_dir
-  _keep_earlier_suites(results, os.path.join(out_dir, 'results.json'))
+  _keep_earlier_suites(results, os.path.join(out_dir, run_layout.RESULTS_FILE))
   report.write(out_dir, results, run_config.data.name)
   return results
 

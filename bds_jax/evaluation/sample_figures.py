@@ -11,11 +11,12 @@ import os
 
 import jax
 
+from bds_jax import run_layout
 from bds_jax.viz import samples
 
 
 def run(ctx, *, seed: int, loop_behaviors: int = 4, video_format: str = 'gif',
-        data: str = 'eval', folder: str = 'samples'):
+        data: str = 'eval', folder: str = run_layout.SAMPLES_DIR):
   if jax.process_index() == 0:
     start = ctx.normalizer.denormalize(ctx.data[data]['poses'][0, 0])
     samples.write(os.path.join(ctx.workdir, folder), ctx.step, ctx.sampler, start,

@@ -1,4 +1,6 @@
-"""Image-side data tools shared by every image dataset: stickmen and in-plane part crops.
+"""Image-side data tools shared by every image dataset: stickmen and in-plane part crops
+(and, in index_images.py, the reader of DeepFashion's and Market's index.p archives, which
+their TFDS builders use).
 
 Pixel convention: pixel (row i, column j) has its centre at x = j, y = i; keypoints are
 (J, 2) in a layout's joint order (imaging/layouts.py; by default the 17 joints of

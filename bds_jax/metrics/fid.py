@@ -94,8 +94,30 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def fid_from_features(features_a, features_b) -> float:
-  """Fréchet distance between the Gaussians fitted to two (N, F) feature sets."""
-  return frechet_distance(*gaussian_stats(features_a), *gaussian_stats(features_b))
+  """Fréchet distance between the Gaussians fitted to two (N >= 2, F) feature sets.
+
+  With no more samples than features (e.g. 2048-d image features in a quick evaluation) the
+  same quantity is computed in the samples' space, exactly: with centred features A (n1, F)
+  and B (n2, F), Σ1 = AᵀA / (n1 − 1), Σ2 = BᵀB / (n2 − 1), the nonzero eigenvalues of
+  Σ1^½ Σ2 Σ1^½ are those of (A Bᵀ)(A Bᵀ)ᵀ / ((n1 − 1)(n2 − 1)), so Tr((Σ1 Σ2)^½) is the sum of
+  the singular values of A Bᵀ over √((n1 − 1)(n2 − 1)): an (n1, n2) SVD instead of two (F, F)
+  eigendecompositions.
+  """
+  a = np.asarray(features_a, np.float64)
+  b = np.asarray(features_b, np.float64)
+  if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+    raise ValueError(f'FID needs two (N >= 2, F) feature sets, got {a.shape} and {b.shape}.')
+  if min(len(a), len(b)) > a.shape[1]:
+    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+  if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+    raise ValueError('FID: non-finite features (NaN or inf inputs?).')
+  mu_a, mu_b = a.mean(0), b.mean(0)
+  ca, cb = a - mu_a, b - mu_b
+  na, nb = len(a) - 1, len(b) - 1
+  trace_covmean = np.sum(np.linalg.svd(ca @ cb.T, compute_uv=False)) / np.sqrt(na * nb)
+  diff = mu_a - mu_b
+  d = diff @ diff + np.sum(ca * ca) / na + np.sum(cb * cb) / nb - 2.0 * trace_covmean
+  return float(max(d, 0.0))
 
 
 def extract_features(extractor: FeatureExtractor, sequences, batch_size: int = 1024) -> np.ndarray:

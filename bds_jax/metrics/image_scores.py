@@ -9,17 +9,15 @@
   margin: "IS on masks"); `keypoint_box_crops` does that, straight to the network's 299x299
   input. Note: these numbers use torchvision's Inception, not the TF one of the IS papers, so
   they are not comparable with TF-Inception scores (spec §5.7), only with upstream's.
-* FID: the Fréchet distance (bds_jax.metrics.fid) between the 2048-d pool features of real
-  and generated crops. Upstream implemented it but never called it. Being torchvision's
-  Inception again, it is not the standard TF-Inception FID either.
+* FID: the Fréchet distance (`bds_jax.metrics.fid.fid_from_features`) between the 2048-d
+  pool features of real and generated crops. Upstream implemented it but never called it.
+  Being torchvision's Inception again, it is not the standard TF-Inception FID either.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import special
-
-from bds_jax.metrics import fid as fid_lib
 
 
 def inception_score(logits) -> float:
@@ -32,33 +30,6 @@ def inception_score(logits) -> float:
   log_py = special.logsumexp(log_p, axis=0) - np.log(len(log_p))
   kl = np.sum(np.exp(log_p) * (log_p - log_py), axis=-1)
   return float(np.exp(np.mean(kl)))
-
-
-def frechet_distance(real_features, generated_features) -> float:
-  """FID between two (N, 2048) pool-feature sets (N >= 2 each).
-
-  With fewer images than features (a quick evaluation) the same quantity is computed in the
-  images' space, exactly: with centred features A (n1, F) and B (n2, F), Σ1 = AᵀA / (n1 − 1),
-  Σ2 = BᵀB / (n2 − 1), the nonzero eigenvalues of Σ1^½ Σ2 Σ1^½ are those of (A Bᵀ)(A Bᵀ)ᵀ
-  / ((n1 − 1)(n2 − 1)), so Tr((Σ1 Σ2)^½) is the sum of the singular values of A Bᵀ over
-  √((n1 − 1)(n2 − 1)): an (n1, n2) SVD instead of two (F, F) eigendecompositions.
-  Otherwise `bds_jax.metrics.fid` computes it.
-  """
-  a = np.asarray(real_features, np.float64)
-  b = np.asarray(generated_features, np.float64)
-  if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
-    raise ValueError(f'FID needs two (N >= 2, F) feature sets, got {a.shape} and {b.shape}.')
-  if min(len(a), len(b)) > a.shape[1]:
-    return fid_lib.fid_from_features(a, b)
-  if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-    raise ValueError('FID: non-finite features (NaN or inf images?).')
-  mu_a, mu_b = a.mean(0), b.mean(0)
-  ca, cb = a - mu_a, b - mu_b
-  na, nb = len(a) - 1, len(b) - 1
-  trace_covmean = np.sum(np.linalg.svd(ca @ cb.T, compute_uv=False)) / np.sqrt(na * nb)
-  diff = mu_a - mu_b
-  d = diff @ diff + np.sum(ca * ca) / na + np.sum(cb * cb) / nb - 2.0 * trace_covmean
-  return float(max(d, 0.0))
 
 
 def keypoint_boxes(keypoints, image_size: int):

@@ -32,6 +32,7 @@ import numpy as np
 from flax import nnx
 
 from bds_jax.models import vgg
+from bds_jax.models.objectives import dual_ascent
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03  # Wang et al. (2004)
 
@@ -156,12 +157,6 @@ def gaussian_kl(mu, logstd):
 def latent_kl(means, logstds):
   """Mean over the latent scales of their KL (upstream averages the two scales)."""
   return jnp.mean(jnp.stack([gaussian_kl(m, s) for m, s in zip(means, logstds)]))
-
-
-def dual_ascent(gamma, kl, info_budget: float, step_size: float):
-  """max(0, gamma + eta (KL - I)); the same rule as bds_jax.train.losses.dual_ascent, restated
-  here because models must not depend on the trainers."""
-  return jnp.maximum(0.0, gamma + step_size * (kl - info_budget))
 
 
 def update_gamma(gamma, kl, step, cfg: LossConfig):

@@ -13,8 +13,8 @@ import numpy as np
 
 from bds_jax import errors
 from bds_jax import sampling
+from bds_jax import sharding
 from bds_jax.data.windows import Windows
-from bds_jax.evaluation import common
 from bds_jax.metrics import neighbours as neighbour_metrics
 from bds_jax.synthesis.inputs import Clips
 from bds_jax.viz.animation import Panel
@@ -30,8 +30,8 @@ class Figure:
 
 def posterior_means(sampler: sampling.Sampler, x: np.ndarray, batch_size: int = 256):
   """μ (N, Z) of many normalised windows x (N, >= seq_len, D), in fixed-size batches (one
-  compilation) through the evaluators' batching helper."""
-  return common.batched(
+  compilation) through `bds_jax.sharding.batched`."""
+  return sharding.batched(
       lambda b: sampling.posterior(sampler.model_def, sampler.params, b)[0],
       (np.ascontiguousarray(x[:, :sampler.steps]),), batch_size)
 
@@ -211,7 +211,7 @@ def _many_reenactments(sampler, mus, x, labels, groups, k: int, n: int, seed: in
   n = min(n, len(x))
   src = rng.choice(len(x), n, replace=False)
   tgt = np.array([rng.choice(np.flatnonzero(groups != groups[i])) for i in src])
-  out = np.asarray(common.batched(
+  out = np.asarray(sharding.batched(
       lambda z, st: sampling.decode(sampler.model_def, sampler.params, z, st, sampler.steps),
       (mus[src], x[tgt, 0]), batch_size))
   query = np.concatenate([x[tgt, :1], out], axis=1)

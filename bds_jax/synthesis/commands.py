@@ -38,7 +38,7 @@ class Settings:
   workdir: str
   out_dir: str = ''                # '' = <workdir>/synthesis
   data_dir: str = ''               # TFDS data dir ('' = as recorded in the run)
-  source: str = 'test:auto'        # behaviors: <split>:<i>,<j>,... | <split>:auto | poses.npy
+  source: str = 'test:auto'        # behaviors: <split>:<i>,<j>,... | <split>:auto | a file
   target: str = 'test:auto'        # start postures (video: frames of the image dataset)
   num: int = 3                     # sources / targets / samples per row
   points: int = 2000               # umap: test windows and samples per prior; neighbours:
@@ -53,6 +53,13 @@ class Settings:
   appearance_workdir: str = ''     # video: the appearance run
   camera: str = 'dataset'          # video: 'dataset' or 'orbit'
   image_builder_config: str = ''   # video: the image dataset's config ('' = the run's)
+  # Motion files as --source/--target (bds_jax.motion.read_motion's options):
+  motion_format: str = 'auto'      # auto | npy | bvh | smpl | videopose3d
+  source_fps: float = 0.0          # the files' frame rate (0 = from the file)
+  units: str = 'auto'              # auto | m | cm | mm | in | cmu | metres per unit
+  up: str = 'auto'                 # auto | x | y | z | -x | -y | -z
+  joint_map: str = ''              # BVH: a JSON file of our joint names -> the file's
+  retarget: str = 'auto'           # auto | always | never
 
 
 class Session:
@@ -73,8 +80,11 @@ class Session:
     return assembly.load_windows(self.config.data, split, self.sampler.normalizer)
 
   def clips(self, spec: str, n: int, what: str, seed_offset: int = 0, exclude=()):
+    s = self.settings
+    motion = dict(fps=self.sampler.fps, format=s.motion_format, source_fps=s.source_fps or None,
+                  units=s.units, up=s.up, joint_map=s.joint_map or None, retarget=s.retarget)
     return inputs.select(spec, n, self.windows, self.sampler.normalizer, self.sampler.steps + 1,
-                         what, self.settings.seed + seed_offset, exclude)
+                         what, s.seed + seed_offset, exclude, motion)
 
 
 def _check(s: Settings, command: str):

@@ -10,6 +10,11 @@ a `.npy` file of poses:
 A behavior source needs at least seq_len + 1 frames (its first seq_len + 1 are used); a
 target start posture is the first frame. The file is loaded with allow_pickle=False, and its
 poses must look like a human body in metres (`check_plausible_body`).
+
+Motion files are read through bds_jax.motion.read_motion: a .bvh, an .npz (or a .npy of
+shape (T, 22+, 3)) of SMPL joint positions, or VideoPose3D output (`format='videopose3d'`),
+converted to metres, z up and the model's frame rate. Bones that differ from the training
+skeleton by more than bds_jax.motion.retarget's threshold are rescaled to it, in every file.
 """
 
 import dataclasses
@@ -21,6 +26,8 @@ import numpy as np
 from bds_jax import errors
 from bds_jax import skeleton
 from bds_jax.data.windows import Windows
+from bds_jax.motion import files as motion_files
+from bds_jax.motion import retarget
 
 
 @dataclasses.dataclass
@@ -46,14 +53,14 @@ def _indices(spec: str, what: str) -> tuple[str, list[int] | None]:
   m = re.fullmatch(r'\s*([A-Za-z_][\w]*)\s*:\s*(auto|[0-9][0-9,\s]*)\s*', spec or '')
   if not m:
     raise errors.InputError(f'{what}={spec!r}: expected <split>:<i>,<j>,... (window indices, e.g. '
-                     f'test:0,120,480), <split>:auto, or a .npy pose file.')
+                     f'test:0,120,480), <split>:auto, or a .npy, .npz or .bvh file.')
   if m.group(2) == 'auto':
     return m.group(1), None
   return m.group(1), [int(i) for i in m.group(2).replace(' ', '').split(',') if i]
 
 
 def is_file(spec: str) -> bool:
-  return spec.endswith('.npy')
+  return spec.lower().endswith(motion_files.EXTENSIONS)
 
 
 # A human body in metres: the longest bone (the median over frames; thigh or shin, ~0.45 m)
@@ -81,12 +88,20 @@ def check_plausible_body(poses, path: str):
         'joints of bds_jax.skeleton) and the shape (T, 17, 3) or (N, T, 17, 3).')
 
 
-def load_pose_file(path: str, min_frames: int, normalizer) -> Clips:
-  """A user's .npy poses (see the module docstring) as Clips of their first min_frames."""
+def load_pose_file(path: str, min_frames: int, normalizer, motion: dict | None = None) -> Clips:
+  """A user's poses (see the module docstring) as Clips of their first min_frames. `motion`:
+  read_motion's options (fps, format, source_fps, units, up, joint_map, retarget)."""
   if os.path.isdir(path):
     raise errors.InputError(f'{path} is a directory; expected a .npy pose file.')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path}: pose file not found.')
+  motion = dict(motion or {})
+  name = os.path.basename(path)
+  if motion_files.is_motion_file(path, motion.get('format', 'auto'), motion.get('source_fps')):
+    poses = motion_files.read_motion(path, min_frames=min_frames, **motion)
+    poses = (poses if poses.ndim == 4 else poses[None])[:, :min_frames]
+    return Clips(poses, [f'{name}[{i}]' for i in range(len(poses))], [''] * len(poses),
+                 normalizer.normalize(poses))
   try:
     poses = np.load(path, allow_pickle=False)
   except ValueError as e:
@@ -110,8 +125,7 @@ def load_pose_file(path: str, min_frames: int, normalizer) -> Clips:
     raise errors.InputError(f'{path}: {poses.shape[1]} frames per clip, need at least {min_frames} '
                      '(seq_len + 1 at the model\'s frame rate).')
   check_plausible_body(poses[:, :min_frames], path)
-  poses = poses[:, :min_frames].astype(np.float32)
-  name = os.path.basename(path)
+  poses = retarget.maybe_retarget(poses[:, :min_frames], motion.get('retarget', 'auto'), path)
   return Clips(poses, [f'{name}[{i}]' for i in range(len(poses))], [''] * len(poses),
                normalizer.normalize(poses))
 
@@ -164,10 +178,11 @@ def from_windows(windows: Windows, indices, normalizer, what: str) -> Clips:
 
 
 def select(spec: str, n: int, split_windows, normalizer, min_frames: int, what: str,
-           seed: int = 0, exclude_labels=()) -> Clips:
-  """Clips for a --source/--target flag. `split_windows(split)` gives a split's Windows."""
+           seed: int = 0, exclude_labels=(), motion: dict | None = None) -> Clips:
+  """Clips for a --source/--target flag. `split_windows(split)` gives a split's Windows;
+  `motion`: options for motion files (load_pose_file)."""
   if is_file(spec):
-    clips = load_pose_file(spec, min_frames, normalizer)
+    clips = load_pose_file(spec, min_frames, normalizer, motion)
     return clips if n <= 0 else _take(clips, n)
   split, indices = _indices(spec, what)
   windows = split_windows(split)

@@ -10,16 +10,16 @@ import os
 import time
 
 from bds_jax import errors
+from bds_jax import run_layout
 from bds_jax.synthesis.behavior import Figure
 from bds_jax.viz import animation
 from bds_jax.viz import video_io
 
-DIR = 'synthesis'
-MANIFEST = 'manifest.json'
+DIR = run_layout.SYNTHESIS_DIR  # commands.py's default --out_dir under the run
 
 
 def read_manifest(out_dir: str) -> list[dict]:
-  path = os.path.join(out_dir, MANIFEST)
+  path = os.path.join(out_dir, run_layout.MANIFEST_FILE)
   if not os.path.exists(path):
     return []
   with open(path) as f:
@@ -32,7 +32,7 @@ def read_manifest(out_dir: str) -> list[dict]:
 
 def add_entry(out_dir: str, entry: dict):
   entries = [e for e in read_manifest(out_dir) if e['name'] != entry['name']] + [entry]
-  path = os.path.join(out_dir, MANIFEST)
+  path = os.path.join(out_dir, run_layout.MANIFEST_FILE)
   with open(path + '.tmp', 'w') as f:
     json.dump(entries, f, indent=1)
   os.replace(path + '.tmp', path)

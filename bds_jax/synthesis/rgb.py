@@ -22,15 +22,15 @@ from flax import nnx
 from bds_jax import errors
 from bds_jax import imaging
 from bds_jax import sampling
+from bds_jax import sharding
 from bds_jax import synthetic
 from bds_jax.data import images as images_lib
-from bds_jax.evaluation import appearance_truth
-from bds_jax.evaluation import common
 from bds_jax.models import appearance_losses
 from bds_jax.synthesis import behavior
 from bds_jax.synthesis.inputs import Clips
 from bds_jax.synthetic import camera as camera_lib
 from bds_jax.synthetic import people
+from bds_jax.synthetic import truth as truth_lib
 from bds_jax.viz.animation import Panel
 
 CAMERAS = ('dataset', 'orbit')
@@ -110,7 +110,7 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
     item = image_set.item(f, f)
     latents = _encode(appearance.model_def, appearance.params,
                       jax.device_put(item['appearance'][None]))
-    video = common.batched(  # fixed batches: one compilation
+    video = sharding.batched(  # fixed batches: one compilation
         lambda chunk: _render(appearance.model_def, appearance.params, latents, chunk),
         (images_lib.to_unit_range(stickmen),), batch)
     subject = image_set.subject_names[int(image_set.subjects[f])]
@@ -119,7 +119,7 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
            Panel('synthesised', images=video)]
     if synthetic_data:
       truth = people.render_sequence(subject, poses, cam,
-                                     outfit_seed=appearance_truth.outfit_seed(image_set, f))
+                                     outfit_seed=truth_lib.outfit_seed(image_set, f))
       row.append(Panel(f'true rendering of {subject}', images=truth))
       stats['ssim_to_truth'].append(_ssim(video, truth))
     rows.append(row)

@@ -16,6 +16,7 @@ import jax
 
 from bds_jax import errors
 from bds_jax import run_config
+from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import assembly
@@ -82,7 +83,7 @@ def train_and_evaluate(config, workdir: str,
   clamp = float(config.loss.adversary_clamp) or chance
   log.info('Adversary clamp %.4f (%s); chance level of the training keypoints %.4f (predicting '
            'their mean pose; %s).', clamp, 'loss.adversary_clamp' if config.loss.adversary_clamp
-           else 'the chance level', chance, runs.ADVERSARY_CHANCE_FILE)
+           else 'the chance level', chance, run_layout.ADVERSARY_CHANCE_FILE)
   # The LR decays over the steps the run was created with (config.json is written once):
   # num_steps is safe to change on resume, and a longer run continues the decayed rate.
   created_steps = assembly.total_steps(run.config, steps_per_epoch)

@@ -27,6 +27,7 @@ import optax
 from flax import nnx
 
 from bds_jax.models import build as model_build
+from bds_jax.models import objectives
 from bds_jax.models.behavior import sample_posterior
 from bds_jax.train import losses
 
@@ -171,7 +172,8 @@ def train_step(setup: Setup, state: dict, batch: dict):
 
   gamma = state['gamma']
   if setup.spec.kl_mode == 'dual':
-    gamma = losses.dual_ascent(gamma, aux['kl'], setup.spec.info_budget, setup.spec.gamma_step)
+    gamma = objectives.dual_ascent(gamma, aux['kl'], setup.spec.info_budget,
+                                   setup.spec.gamma_step)
 
   finite = jnp.isfinite(loss)
   if setup.regressor_steps:

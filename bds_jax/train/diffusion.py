@@ -21,6 +21,7 @@ import numpy as np
 
 from bds_jax import errors
 from bds_jax import run_config
+from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import assembly
@@ -75,7 +76,7 @@ def code_stats(config, setup, vae, train: observed_lib.ObservedWindows) -> dict:
 def _write_code_stats(run, stats: dict, behavior_step: int):
   if jax.process_index() != 0:
     return
-  path = os.path.join(run.path, runs.CODE_STATS_FILE)
+  path = os.path.join(run.path, run_layout.CODE_STATS_FILE)
   with open(path + '.tmp', 'w') as f:
     json.dump({'code_lo': stats['lo'].tolist(), 'code_hi': stats['hi'].tolist(),
                'codes': int(stats['codes']), 'rule': stats['rule'],
@@ -148,18 +149,16 @@ def train_and_evaluate(config, workdir: str,
   setup, state = diffusion_step.build(config, bcfg.model.width, behavior.model_def, frame)
   vae = jax.device_put(behavior.params, repl)
   ckpt = run.checkpointer(config.keep_checkpoints)
-  restored = loop.restore_latest(ckpt, jax.device_put(state, repl), train_iter, config,
-                                 run)
-  if restored is not None:
-    state = restored
-  else:  # a new run; a resumed one keeps the scaling its checkpoint holds
+
+  def init_scaling(state):  # a new run; a resumed one keeps the scaling its checkpoint holds
     start = time.perf_counter()
     stats = code_stats(config, setup, vae, train)
     log.info('Code scaling from %d training codes (%s) in %.1f s.', stats['codes'],
              stats['rule'], time.perf_counter() - start)
     _write_code_stats(run, stats, behavior.step)
-    state = diffusion_step.init_stats(setup, state, stats['lo'], stats['hi'])
-  state = jax.device_put(state, repl)
+    return diffusion_step.init_stats(setup, state, stats['lo'], stats['hi'])
+
+  state = loop.restore_or_init(ckpt, state, train_iter, config, run, init_scaling, repl)
 
   step_fn = jax.jit(functools.partial(diffusion_step.train_step, setup),
                     in_shardings=(repl, repl, data_sharding), out_shardings=(repl, repl),

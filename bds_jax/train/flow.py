@@ -63,17 +63,15 @@ def train_and_evaluate(config, workdir: str,
   setup, state = flow_step.build(config, bcfg.model.width, behavior.model_def)
   vae = jax.device_put(behavior.params, repl)
   ckpt = run.checkpointer(config.keep_checkpoints)
-  restored = loop.restore_latest(ckpt, jax.device_put(state, repl), train_iter, config,
-                                 run)
-  if restored is not None:
-    state = restored
-  else:
+
+  def init_actnorm(state):  # a new run: ActNorm from a batch of real posterior codes
     init = pipeline.fixed_windows(train_windows, config.flow.actnorm_init_samples,
                                   seed=config.seed + 3, paired=False)
     z = jax.jit(functools.partial(flow_step.posterior_codes, setup))(
         vae, jax.device_put(init['poses']), jax.random.key(config.seed + 3))
-    state = jax.jit(functools.partial(flow_step.init_actnorm, setup))(state, z)
-  state = jax.device_put(state, repl)
+    return jax.jit(functools.partial(flow_step.init_actnorm, setup))(state, z)
+
+  state = loop.restore_or_init(ckpt, state, train_iter, config, run, init_actnorm, repl)
 
   step_fn = jax.jit(functools.partial(flow_step.train_step, setup),
                     in_shardings=(repl, repl, data_sharding), out_shardings=(repl, repl),

@@ -29,8 +29,8 @@ from bds_jax import checkpointing
 from bds_jax import errors
 from bds_jax import metric_writer
 from bds_jax import run_config
+from bds_jax import run_layout
 from bds_jax import run_lock
-from bds_jax import runs
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,15 @@ def restore_latest(ckpt: checkpointing.Checkpointer, state: dict, data_iter, con
     return None
   log.info('Resumed from step %d in %s.', restored[1], os.path.dirname(ckpt.directory))
   return restored[0]
+
+
+def restore_or_init(ckpt: checkpointing.Checkpointer, state: dict, data_iter, config, run,
+                    init: Callable[[dict], dict], placement) -> dict:
+  """`restore_latest` into `state` placed with `placement`; for a new run, `init(state)` (e.g.
+  data-dependent initialisation, which a resumed run must not redo: its checkpoint holds the
+  result). Either way the state is returned placed with `placement`."""
+  restored = restore_latest(ckpt, jax.device_put(state, placement), data_iter, config, run)
+  return jax.device_put(init(state) if restored is None else restored, placement)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +236,7 @@ def run(settings: Settings, state: dict, train_step: Callable, data_iter,
       save()
     evaluate(final=True)
     if jax.process_index() == 0:
-      with open(os.path.join(settings.workdir, runs.FINAL_METRICS_FILE), 'w') as f:
+      with open(os.path.join(settings.workdir, run_layout.FINAL_METRICS_FILE), 'w') as f:
         json.dump({'step': step, **eval_metrics}, f, indent=2)
     return TrainResult(state, step, dict(eval_metrics), interrupted=False)
   finally:

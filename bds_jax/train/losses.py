@@ -6,7 +6,8 @@ where L_rec is the MSE of the autoregressive reconstruction, KL the analytic
 KL(q(z|x) || N(0, I)) summed over latent dims and averaged over the batch, L_psi the posture
 regressor's MSE, and A(L) = sum_c min(L, c) over the clamps (0.45, 0.70) upstream, or A(L) = L
 without clamps (the paper). gamma is a Lagrange multiplier that holds KL at the information
-budget I_KL by dual ascent: gamma <- max(0, gamma + eta * (KL - I_KL)).
+budget I_KL by dual ascent: gamma <- max(0, gamma + eta * (KL - I_KL))
+(bds_jax/models/objectives.py, shared with the appearance model).
 """
 
 import dataclasses
@@ -78,8 +79,3 @@ def adversarial_term(reg_loss, clamps: tuple[float, ...]):
   if not clamps:
     return reg_loss
   return sum(jnp.minimum(reg_loss, c) for c in clamps)
-
-
-def dual_ascent(gamma, kl, info_budget: float, step_size: float):
-  """One projected dual-ascent step on the KL multiplier: max(0, gamma + eta (KL - I))."""
-  return jnp.maximum(0.0, gamma + step_size * (kl - info_budget))

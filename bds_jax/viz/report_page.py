@@ -21,11 +21,10 @@ import time
 from markdown_it import MarkdownIt
 import numpy as np
 
+from bds_jax import run_layout
 from bds_jax import skeleton
 from bds_jax.viz import curves
 
-FILE = 'index.html'
-ASSETS = 'report'  # generated images of the report itself (curves)
 EVAL_ORDER = ('transfer', 'realism', 'diversity', 'hmp', 'gt_transfer', 'appearance')
 
 _MD = MarkdownIt('commonmark', {'html': False}).enable('table')
@@ -57,7 +56,7 @@ def _metrics_span(path: str) -> tuple[int | None, float | None]:
 
 
 def _summary(run_dir: str, config: dict) -> str:
-  step, seconds = _metrics_span(os.path.join(run_dir, 'metrics.jsonl'))
+  step, seconds = _metrics_span(os.path.join(run_dir, run_layout.METRICS_FILE))
   data = config.get('data', {})
   rows = [('directory', run_dir), ('trainer', config.get('trainer', '?')),
           ('preset', config.get('preset') or '(none)'),
@@ -77,8 +76,8 @@ def _summary(run_dir: str, config: dict) -> str:
 def _curves(run_dir: str, runs: list[tuple[str, str]]) -> str:
   parts = []
   for label, path in runs:
-    png = curves.plot(os.path.join(path, 'metrics.jsonl'),
-                      os.path.join(run_dir, ASSETS, f'curves_{label}.png'),
+    png = curves.plot(os.path.join(path, run_layout.METRICS_FILE),
+                      os.path.join(run_dir, run_layout.REPORT_ASSETS_DIR, f'curves_{label}.png'),
                       f'{label}: {os.path.basename(path)}')
     if png:
       parts.append(f'<figure><img src="{_rel(png, run_dir)}" alt="training curves of {label}">'
@@ -118,6 +117,10 @@ def _stats_table(stats: dict | None) -> str:
   return f'<table class="kv stats">{rows}</table>'
 
 
+def _results_path(run_dir: str) -> str:
+  return os.path.join(run_dir, run_layout.EVAL_DIR, run_layout.RESULTS_FILE)
+
+
 def _first_run(results: dict | None) -> dict:
   runs = (results or {}).get('runs') or {}
   return next(iter(runs.values()), {}).get('suites', {}) if runs else {}
@@ -126,7 +129,7 @@ def _first_run(results: dict | None) -> dict:
 def _key_numbers(run_dir: str, entries: list[dict], related) -> list[tuple[str, str, str]]:
   """(what, ours, reference) rows of the headline, each from the file that holds it."""
   rows = []
-  gt = _first_run(_read_json(os.path.join(run_dir, 'eval', 'results.json'))).get('gt_transfer')
+  gt = _first_run(_read_json(_results_path(run_dir))).get('gt_transfer')
   if gt and 'skipped' not in gt:
     for cat, what in (('self', 'self-reconstruction'), ('direct', 'transfer, direct pairs'),
                       ('transition', 'transfer, transition pairs')):
@@ -154,7 +157,7 @@ def _key_numbers(run_dir: str, entries: list[dict], related) -> list[tuple[str, 
                    f'start-pose neighbours '
                    f'{100 * st["re-enactments, posture space (start pose): share with the source class"]:.0f}%'))
   for label, path in related:
-    truth = _first_run(_read_json(os.path.join(path, 'eval', 'results.json'))).get(
+    truth = _first_run(_read_json(_results_path(path))).get(
         'appearance', {}).get('truth') if label == 'appearance' else None
     if truth and 'code_effect' in truth:
       ce = truth['code_effect']
@@ -181,7 +184,7 @@ def _headline(run_dir: str, entries: list[dict], related) -> str:
 def _synthesis(run_dir: str, entries: list[dict], headline: bool = False) -> str:
   parts = []
   for e in entries:
-    base = os.path.join(run_dir, 'synthesis')
+    base = os.path.join(run_dir, run_layout.SYNTHESIS_DIR)
     media = ''
     if e.get('video'):
       src = _rel(os.path.join(base, e['video']), run_dir)
@@ -213,19 +216,21 @@ def _synthesis(run_dir: str, entries: list[dict], headline: bool = False) -> str
 def write(run_dir: str) -> str:
   """(Re)writes <run_dir>/index.html from the directory's contents; returns its path."""
   run_dir = os.path.abspath(run_dir)
-  config = _read_json(os.path.join(run_dir, 'config.json')) or {}
-  manifest = _read_json(os.path.join(run_dir, 'synthesis', 'manifest.json')) or []
+  config = _read_json(os.path.join(run_dir, run_layout.CONFIG_FILE)) or {}
+  manifest = _read_json(os.path.join(run_dir, run_layout.SYNTHESIS_DIR,
+                                     run_layout.MANIFEST_FILE)) or []
   related = [(config.get('trainer', 'run'), run_dir)]
-  if os.path.exists(os.path.join(run_dir, 'flow', 'config.json')):
-    related.append(('flow', os.path.join(run_dir, 'flow')))
+  flow_dir = os.path.join(run_dir, run_layout.FLOW_DIR)
+  if os.path.exists(os.path.join(flow_dir, run_layout.CONFIG_FILE)):
+    related.append(('flow', flow_dir))
   for e in manifest:
     path = e.get('appearance_workdir')
     if path and os.path.isdir(path) and ('appearance', path) not in related:
       related.append(('appearance', path))
   legend = ''.join(f'<span class="swatch" style="background:{c}"></span>{side} '
                    for side, c in skeleton.SIDE_COLORS.items())
-  evals = [('this run', os.path.join(run_dir, 'eval'))] + [
-      (f'the {label} run', os.path.join(p, 'eval')) for label, p in related[1:]]
+  evals = [('this run', os.path.join(run_dir, run_layout.EVAL_DIR))] + [
+      (f'the {label} run', os.path.join(p, run_layout.EVAL_DIR)) for label, p in related[1:]]
   tables = [(label, p, _tables(p)) for label, p in evals]
   eval_html = ''.join(f'<p class="meta">Evaluation of {html.escape(label)} '
                       f'({html.escape(p)}: results.json and the Markdown tables).</p>{t}'
@@ -237,7 +242,7 @@ def write(run_dir: str) -> str:
       headline=_headline(run_dir, manifest, related),
       evaluation=eval_html or '<p>Not evaluated yet: run <code>python evaluate.py</code>.</p>',
       curves=_curves(run_dir, related))
-  path = os.path.join(run_dir, FILE)
+  path = os.path.join(run_dir, run_layout.REPORT_FILE)
   with open(path + '.tmp', 'w') as f:
     f.write(page)
   os.replace(path + '.tmp', path)

@@ -1,11 +1,11 @@
 """deepfashion: DeepFashion In-shop images at 256 px with 18 COCO keypoints (index.p archive).
 
-See tfds_builders/index_images.py for the features and bds_jax/data/index_images.py for how the
-files are read and checked.
+See tfds_builders/index_builder.py for the features and bds_jax/imaging/index_images.py for how
+the files are read and checked.
 """
 
-from bds_jax.data import index_images
-from tfds_builders import index_images as base
+from bds_jax.imaging import index_images
+from tfds_builders import index_builder as base
 
 
 class Builder(base.IndexImagesBuilder):

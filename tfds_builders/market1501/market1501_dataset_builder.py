@@ -2,11 +2,11 @@
 
 The originals are 128×64 (height × width); like upstream, they are resized to 128×128 without
 keeping the aspect ratio, and the normalised joints are scaled by 128 on both axes. See
-tfds_builders/index_images.py for the features.
+tfds_builders/index_builder.py for the features.
 """
 
-from bds_jax.data import index_images
-from tfds_builders import index_images as base
+from bds_jax.imaging import index_images
+from tfds_builders import index_builder as base
 
 
 class Builder(base.IndexImagesBuilder):
