@@ -114,13 +114,16 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
         lambda chunk: _render(appearance.model_def, appearance.params, latents, chunk),
         (images_lib.to_unit_range(stickmen),), batch)
     subject = image_set.subject_names[int(image_set.subjects[f])]
-    row = [Panel(f'target frame {subject} #{f}', images=image_set.image(f)),
+    # synthetic_people has many people per subject split: name the person, not only S11
+    who = (subject if image_set.persons is image_set.subjects
+           else f'{subject} person {int(image_set.persons[f])}')
+    row = [Panel(f'target frame {who} #{f}', images=image_set.image(f)),
            Panel('re-enacted poses', poses), Panel('stickmen', images=stickmen),
            Panel('synthesised', images=video)]
     if synthetic_data:
       truth = people.render_sequence(subject, poses, cam,
                                      outfit_seed=truth_lib.outfit_seed(image_set, f))
-      row.append(Panel(f'true rendering of {subject}', images=truth))
+      row.append(Panel(f'true rendering of {who}', images=truth))
       stats['ssim_to_truth'].append(_ssim(video, truth))
     rows.append(row)
   rows[0].insert(0, _source_panel(source, size))
