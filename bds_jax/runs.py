@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 # refused with the flags that restore those values.)
 ADDED_FIELDS = {
     'behavior': {'model.compute_dtype': 'float32', 'model.frame': 'world',
-                 'model.body_xy_scale': 0.3, 'loss.recon_space': 'world'},
+                 'model.body_xy_scale': 0.3, 'loss.recon_space': 'world',
+                 'loss.adversary_space': 'world'},
     'flow': {'flow.compute_dtype': 'float32'},
     'appearance': {'data.manual_dir': '', 'model.sigmoid_logstd': True,
                    'model.logstd_range': (0.0, 1.0), 'loss.person_weight': 1.0,

@@ -66,6 +66,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.loss.cvae_kl_weight = 1.0       # KL weight of the cvae baseline
   c.loss.adversary_weight = 0.01    # w_C [C]; the paper says gamma_C = 0.1
   c.loss.adversary_clamps = (0.45, 0.70)  # [C]; () gives the paper's unclamped -w_C * L_psi
+  c.loss.adversary_space = 'world'  # the regressor's targets: world z-scores (the paper), or
+                                    # 'frame': the window in its first frame's body frame
   c.loss.regressor_steps = 5        # regressor updates per main step
 
   c.optim = ml_collections.ConfigDict()

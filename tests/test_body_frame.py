@@ -94,6 +94,32 @@ def test_frame_space_loss_counts_a_centimetre_alike_wherever_people_face(data):
   assert loss(poses, 'world') < 0.5 * expected
 
 
+def test_frame_space_adversary_targets_ignore_where_people_stand_and_face(data):
+  """With loss.adversary_space='frame' the posture regressor predicts each window in its first
+  frame's body frame: the same targets wherever the window stands and faces (in world
+  z-scores they move with it, so a body-frame code could never help the regressor)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from bds_jax.train import behavior_step  # pylint: disable=g-import-not-at-top
+  from configs import behavior as behavior_config  # pylint: disable=g-import-not-at-top
+  poses, norm = data
+  cfg = behavior_config.get_config('smoke')
+  cfg.model.frame = 'body'
+  cfg.loss.adversary_space = 'frame'
+  setup, state = behavior_step.build(cfg, 10, norm)
+  world = dataclasses.replace(setup, spec=dataclasses.replace(setup.spec, adversary_space='world'))
+
+  def targets(p, s):
+    return np.asarray(behavior_step.adversary_targets(s, state['vae'],
+                                                      jnp.asarray(norm.normalize(p))))
+
+  ref = targets(poses, setup)
+  scale = float(np.abs(ref).max())
+  for angle in (1.0, 2.5):
+    moved = _rigid(poses, angle, (0.7, -0.4))
+    np.testing.assert_allclose(targets(moved, setup), ref, atol=1e-4 * scale)
+    assert np.abs(targets(moved, world) - targets(poses, world)).max() > 0.1
+
+
 def test_diffusion_prior_embedding_ignores_where_the_observed_clip_stands_and_faces(data):
   """The prior's observation embedding, over a body-frame behavior model, is the same for the
   observed clip moved on the floor and turned about z (tolerance relative to its scale)."""

@@ -119,7 +119,20 @@ def recon_loss(model, x_hat, y, start, space: str):
   return losses.reconstruction_loss(x_hat, y)
 
 
-def main_loss(setup: Setup, vae, reg_params, gamma, mu, logstd, x, y, t, key):
+def adversary_targets(setup: Setup, vae, x):
+  """What the posture regressor predicts: the normalised inputs x, or with adversary_space
+  'frame' each window in its first frame's body frame (a body-frame code cannot carry where
+  people stand or face, so world targets leave the regressor at the placement variance, above
+  its clamps, and the adversary idle). Data only: the body frame has no parameters."""
+  if setup.spec.adversary_space == 'frame':
+    model = nnx.merge(setup.model_def, vae)
+    if model.body_frame is not None:
+      return jax.lax.stop_gradient(
+          model.body_frame.encode(x, model.body_frame.frame_of(x[:, 0])))
+  return x
+
+
+def main_loss(setup: Setup, vae, reg_params, gamma, mu, logstd, x, y, t, key, x_reg=None):
   """Main objective given the encoder outputs; differentiate w.r.t. (vae, mu, logstd)."""
   spec = setup.spec
   model = nnx.merge(setup.model_def, vae)
@@ -131,7 +144,7 @@ def main_loss(setup: Setup, vae, reg_params, gamma, mu, logstd, x, y, t, key):
   loss = spec.recon_weight * rec + kl_weight * kl
   aux = {'recon': rec, 'kl': kl}
   if spec.adversary_weight and setup.regressor_steps:
-    adv = regressor_loss(setup, reg_params, mu, x, t)
+    adv = regressor_loss(setup, reg_params, mu, x if x_reg is None else x_reg, t)
     loss = loss - spec.adversary_weight * losses.adversarial_term(adv, spec.adversary_clamps)
     aux['adversarial_regressor_loss'] = adv
   return loss, aux
@@ -156,15 +169,16 @@ def train_step(setup: Setup, state: dict, batch: dict):
   reg_params, reg_opt = state['reg'], state['reg_opt']
   t = jnp.zeros((), jnp.int32)
   metrics = {}
+  x_reg = adversary_targets(setup, state['vae'], x)
   if setup.regressor_steps:
     reg_params, reg_opt, reg_losses, t = regressor_update(
-        setup, reg_params, reg_opt, mu, x, k_reg)
+        setup, reg_params, reg_opt, mu, x_reg, k_reg)
     metrics['regressor_loss'] = reg_losses[-1]
 
   grad_fn = jax.value_and_grad(functools.partial(main_loss, setup), argnums=(0, 3, 4),
                                has_aux=True)
   (loss, aux), (g_vae, g_mu, g_logstd) = grad_fn(
-      state['vae'], reg_params, state['gamma'], mu, logstd, x, y, t, k_z)
+      state['vae'], reg_params, state['gamma'], mu, logstd, x, y, t, k_z, x_reg)
   (g_encoder,) = encoder_vjp((g_mu, g_logstd))
   grads = jax.tree.map(jnp.add, g_vae, g_encoder)
   updates, vae_opt = setup.vae_tx.update(grads, state['vae_opt'], state['vae'])
@@ -194,7 +208,8 @@ def eval_step(setup: Setup, state: dict, batch: dict):
   mu, logstd = model.posterior(x)
   x_hat = model.decode(mu, x[:, 0], x.shape[1])
   ts = jnp.arange(setup.seq_len)
-  reg = jax.vmap(lambda t: regressor_loss(setup, state['reg'], mu, x, t))(ts)
+  x_reg = adversary_targets(setup, state['vae'], x)
+  reg = jax.vmap(lambda t: regressor_loss(setup, state['reg'], mu, x_reg, t))(ts)
   return {'recon': recon_loss(model, x_hat, y, x[:, 0], setup.spec.recon_space),
           'kl': losses.gaussian_kl(mu, logstd),
           'regressor_loss': jnp.mean(reg)}

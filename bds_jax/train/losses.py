@@ -29,6 +29,7 @@ class LossSpec:
   info_budget: float
   gamma_step: float
   recon_space: str = 'world'  # 'world' z-scores (the paper) or 'frame': the model's own frame
+  adversary_space: str = 'world'  # the regressor's targets, in the same two spaces
 
 
 def loss_spec(variant: str, loss_cfg) -> LossSpec:
@@ -44,9 +45,11 @@ def loss_spec(variant: str, loss_cfg) -> LossSpec:
   common = dict(recon_weight=float(loss_cfg.recon_weight), adversary_clamps=clamps,
                 info_budget=float(loss_cfg.info_budget), gamma_step=float(loss_cfg.gamma_step),
                 kl_weight=float(loss_cfg.cvae_kl_weight),
-                recon_space=str(loss_cfg.get('recon_space', 'world')))
-  if common['recon_space'] not in RECON_SPACES:
-    raise ValueError(f'loss.recon_space={common["recon_space"]!r} must be one of {RECON_SPACES}.')
+                recon_space=str(loss_cfg.get('recon_space', 'world')),
+                adversary_space=str(loss_cfg.get('adversary_space', 'world')))
+  for field in ('recon_space', 'adversary_space'):
+    if common[field] not in RECON_SPACES:
+      raise ValueError(f'loss.{field}={common[field]!r} must be one of {RECON_SPACES}.')
   if variant == 'ours':
     return LossSpec(True, 'dual', adversary_weight=float(loss_cfg.adversary_weight), **common)
   if variant == 'ours_no_adversary':
