@@ -102,6 +102,16 @@ def source_and_truth(seqs, src, tgt, lag: int, t: int) -> tuple:
   return source_m, start_m, truth_m, transition
 
 
+def reenact(ctx: Context, source_m, start_m) -> tuple[np.ndarray, np.ndarray]:
+  """Each source window's (n, T + 1, 17, 3) code μ decoded from its own first frame and from
+  the target start (n, 17, 3): (self, transferred) re-enactments, each (n, T, 17, 3) metres."""
+  norm = ctx.normalizer
+  mu, _ = ctx.posterior(norm.normalize(source_m)[:, :-1])
+  own = ctx.decode(mu, norm.normalize(source_m[:, 0]))
+  moved = ctx.decode(mu, norm.normalize(start_m))
+  return norm.denormalize(own), norm.denormalize(moved)
+
+
 def references(source_m, start_m) -> dict:
   """The naive predictions (n, T, 17, 3) from source windows (n, T + 1, 17, 3) and starts."""
   t = source_m.shape[1] - 1
@@ -145,9 +155,8 @@ def run(ctx: Context, *, seed: int, num_pairs: int, classifier_steps: int):
   src, tgt = pairs(seqs, num_pairs, seed + 6, span)
   source_m, start_m, truth_m, transition = source_and_truth(seqs, src, tgt, lag, t)
   norm = ctx.normalizer
-  mu, _ = ctx.posterior(norm.normalize(source_m)[:, :-1])
-  reenacted = ctx.decode(mu, norm.normalize(start_m))
-  predictions = {'model': norm.denormalize(reenacted), **references(source_m, start_m)}
+  own, reenacted = reenact(ctx, source_m, start_m)
+  predictions = {'model': reenacted, **references(source_m, start_m)}
 
   ts = t_values(t)
   # Transition pairs are never pooled with direct ones: their truth first moves into the
@@ -156,12 +165,11 @@ def run(ctx: Context, *, seed: int, num_pairs: int, classifier_steps: int):
   out = {'num_pairs': int(len(src)), 'T': list(ts)}
   names = seqs.label_names
   behavior = seqs.labels[src]
-  own = ctx.decode(mu, norm.normalize(source_m[:, 0]))
   out['self'] = {'num_pairs': int(len(src)),
-                 'mpjpe_mm_model': _mpjpe_table(norm.denormalize(own), source_m[:, 1:], ts),
+                 'mpjpe_mm_model': _mpjpe_table(own, source_m[:, 1:], ts),
                  'mpjpe_mm_static': _mpjpe_table(
                      np.repeat(source_m[:, :1], t, axis=1), source_m[:, 1:], ts),
-                 'by_class': _by_class(norm.denormalize(own), np.repeat(source_m[:, :1], t, 1),
+                 'by_class': _by_class(own, np.repeat(source_m[:, :1], t, 1),
                                        source_m[:, 1:], behavior, names)}
   for cat, mask in masks.items():
     out[cat] = {'num_pairs': int(mask.sum())}
