@@ -8,7 +8,7 @@ SIGTERM or Ctrl-C saves a checkpoint and exits with STOPPED_EXIT_CODE (75, EX_TE
 stopped, resumable), so that `train.py ... && evaluate.py ...` does not evaluate a half-trained
 model and a scheduler can tell a preemption from a failure (exit 1). On several hosts
 (Cloud TPU pod slices, multi-node GPU) pass --distributed so that jax.distributed.initialize()
-discovers the cluster; see README.md.
+discovers the cluster; see docs/scaling.md.
 """
 
 import importlib

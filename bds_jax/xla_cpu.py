@@ -5,7 +5,7 @@ that path is slow: 3x3 convolutions with 32 channels at 256² ran at ~58 GFLOP/s
 weight gradients at ~25, against ~130 and ~110 with XLA's own (Eigen) kernels. Naming the
 library-fusion types explicitly (`--xla_cpu_experimental_ynn_fusion_type=dot`) keeps
 convolutions out of YNNPACK: the appearance train step at the paper's shapes went from 38.2 s
-to 29.6 s on a 2-core machine (README, *Speed*). The behavior model, all matrix products, was
+to 29.6 s on a 2-core machine (docs/speed.md). The behavior model, all matrix products, was
 5-15% slower with it, so only the appearance entry points (train, evaluate, synthesize video,
 the benchmark) ask for it.
 

@@ -17,8 +17,8 @@ Presets (after the colon):
   h36m, deepfashion, market   the spec's per-dataset values (§4.4) on `human36m_frames`
                      (256 px video frames, 17 joints), `deepfashion` (256 px, 18 joints) and
                      `market1501` (128 px, 18 joints). Their builders need the downloaded
-                     files: build them first (README, "Training the appearance model on
-                     DeepFashion, Market-1501 and Human3.6M") and pass
+                     files: build them first (docs/datasets.md, "Training the appearance
+                     model on DeepFashion, Market-1501 and Human3.6M") and pass
                      --config.data.data_dir, or give --config.data.manual_dir to build on
                      first use.
 

@@ -109,7 +109,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.width = 256
     c.model.regressor_widths = (256, 256, 128)
     # The body frame and 5 000 steps with two decays are what it takes, at this width, to
-    # re-enact better than holding still on ground-truth transfer (README, Evaluation).
+    # re-enact better than holding still on ground-truth transfer (docs/evaluation.md).
     c.model.frame = 'body'
     # The loss in the body frame's own units: in world z-scores x and y are divided by where
     # people stand (σ ≈ 0.9 m), so their motion counted ~9× less than z. At 5 000 steps:

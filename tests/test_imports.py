@@ -1,5 +1,5 @@
 """The import graph runs one way: entry points -> train -> evaluation -> runs -> models, data,
-viz, ... -> skeleton, checkpointing (README, *Architecture*).
+viz, ... -> skeleton, checkpointing (docs/architecture.md).
 
 Read from the source (function-local imports included), so an upward import cannot hide inside
 a function; nor inside a string: a module that calls importlib.import_module imports every
@@ -108,7 +108,7 @@ def test_the_package_never_imports_configs():
 def test_every_import_goes_down_or_sideways():
   unplaced = sorted(m for m in MODULES if m != 'bds_jax' and _layer(m) is None)
   assert not unplaced, (f'{unplaced} are in no layer: add them to LAYERS here and to the '
-                        'Architecture section of README.md.')
+                        'layer table of docs/architecture.md.')
   upward = sorted(f'{m} -> {i}' for m, imps in GRAPH.items() if m != 'bds_jax'
                   for i in imps if _layer(i) is not None and _layer(i) > _layer(m))
   assert not upward, upward
