@@ -40,11 +40,12 @@ demo: $(VENV)/.installed
 	@echo "== [3/6] flow prior: train 1 500 steps (~2 min)"
 	$(BIN)/python train.py --config=configs/flow.py:demo --workdir=$(WORKDIR)/flow \
 	  --config.behavior_workdir=$(WORKDIR)
-	@echo "== [4/6] the paper's behavior suites with both priors, samples (~4 min)"
+	@echo "== [4/6] the paper's behavior suites with both priors, samples, predictions (~4 min)"
 	$(BIN)/python evaluate.py --config=configs/behavior.py:demo --workdir=$(WORKDIR) \
 	  --eval_config=configs/evaluate.py:demo --eval_config.suites=transfer,realism,diversity,hmp \
 	  --report=false
 	$(BIN)/python synthesize.py sample --workdir=$(WORKDIR) --report=false
+	$(BIN)/python synthesize.py predict --workdir=$(WORKDIR) --report=false
 	$(BIN)/python synthesize.py interpolate --workdir=$(WORKDIR)
 	@echo "== [5/6] appearance model: build synthetic_people, train 1 500 steps (~14 min)"
 	$(BIN)/python train.py --config=configs/appearance.py:demo --workdir=$(WORKDIR)/appearance \

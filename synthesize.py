@@ -7,12 +7,15 @@
   python synthesize.py neighbours --workdir=runs/demo [--source=test:10] [--k=5]
   python synthesize.py umap --workdir=runs/demo [--num=300]
   python synthesize.py video --workdir=runs/demo --appearance_workdir=runs/demo/appearance
+  python synthesize.py predict --workdir=runs/demo [--source=test:auto|clip.bvh] [--samples=50]
+      [--prior=auto|diffusion|flow|gaussian] [--label=squat --guidance=2]
 
 --source/--target: <split>:<i>,<j>,... (window indices of that split, as evaluation counts
 them), <split>:auto (seeded, different classes), a .npy file of poses (T, 17, 3) or
-(N, T, 17, 3) in metres at the model's frame rate (README, "Synthesis"), or a motion file: a
+(N, T, 17, 3) in metres at the model's frame rate (docs/synthesis.md), or a motion file: a
 .bvh, SMPL joints (.npz, or .npy of (T, 22+, 3)) or VideoPose3D output
-(--motion_format=videopose3d), converted by bds_jax.motion (README, "Bring your own motion").
+(--motion_format=videopose3d), converted by bds_jax.motion (docs/synthesis.md, "Bring your own
+motion").
 For `video`, --target names frames of the appearance run's image dataset. Results go to
 <workdir>/synthesis/ (MP4 by default, --format=gif, plus a PNG still each), and the run's
 index.html report is rewritten to show them.
@@ -41,7 +44,13 @@ flags.DEFINE_integer('points', 2000, 'umap: test windows embedded (and samples p
                      'neighbours: re-enactments the class share is averaged over.')
 flags.DEFINE_integer('steps', 5, 'interpolate: clips from one code to the other.')
 flags.DEFINE_integer('k', 5, 'neighbours: how many.')
-flags.DEFINE_enum('prior', 'flow', ['flow', 'gaussian'], 'loop: the prior sampled.')
+flags.DEFINE_enum('prior', 'auto', ['auto', 'flow', 'gaussian', 'diffusion'], 'loop and '
+                  'predict: the prior sampled (auto: the diffusion prior for predict, then the '
+                  'flow, then N(0, I)).')
+flags.DEFINE_integer('samples', 50, 'predict: futures drawn (K; the benchmark\'s 50).')
+flags.DEFINE_string('label', '', 'predict: a class (name or number) to ask the labelled '
+                    'diffusion prior (<workdir>/diffusion_labels) for.')
+flags.DEFINE_float('guidance', 2.0, 'predict: classifier-free guidance scale with --label.')
 flags.DEFINE_integer('num_behaviors', 4, 'loop: chained behaviors.')
 flags.DEFINE_integer('seed', 0, 'Seed of auto selections and samples.')
 flags.DEFINE_enum('format', 'mp4', ['mp4', 'gif'], 'Animation format.')
@@ -60,7 +69,7 @@ flags.DEFINE_string('units', 'auto', 'Units of motion files: auto, m, cm, mm, in
 flags.DEFINE_enum('up', 'auto', ['auto', 'x', 'y', 'z', '-x', '-y', '-z'], 'Up axis of motion '
                   'files (auto: detected from the body).')
 flags.DEFINE_string('joint_map', '', 'BVH: a JSON file mapping our joint names to the file\'s '
-                    '(README, "Bring your own motion").')
+                    '(docs/synthesis.md, "Bring your own motion").')
 flags.DEFINE_enum('retarget', 'auto', ['auto', 'always', 'never'], 'Rescale a file\'s bones to '
                   'the training skeleton (auto: when they differ by more than 15%).')
 flags.DEFINE_bool('report', True, 'Rewrite <workdir>/index.html afterwards.')
@@ -71,8 +80,8 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) != 2:
     raise errors.InputError('Give one subcommand: transfer, sample, loop, interpolate, '
-                            'neighbours, umap or video (e.g. python synthesize.py transfer '
-                            '--workdir=runs/demo).')
+                            'neighbours, umap, video or predict (e.g. python synthesize.py '
+                            'transfer --workdir=runs/demo).')
   logging.set_verbosity(logging.WARNING)
   std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
   if argv[1] == 'video':
@@ -84,7 +93,7 @@ def main(argv):
       'workdir', 'out_dir', 'data_dir', 'source', 'target', 'num', 'points', 'steps', 'k', 'prior',
       'num_behaviors', 'seed', 'format', 'name', 'appearance_workdir', 'camera',
       'image_builder_config', 'motion_format', 'source_fps', 'units', 'up', 'joint_map',
-      'retarget')})
+      'retarget', 'samples', 'label', 'guidance')})
   with run_lock.reading():  # a trainer cannot start on the runs read until this ends
     entry = commands.run(argv[1], settings)
   print(commands.summary(entry, settings.out_dir or os.path.join(entry['workdir'],

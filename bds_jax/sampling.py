@@ -88,6 +88,7 @@ class Sampler:
     self.diffusion_def = diffusion_def
     self.diffusion_state = jax.device_put(diffusion_state)
     self.steps = int(seq_len)
+    self.frame_lag = int(frame_lag)
     self.fps = 50.0 / frame_lag
     self.code_dim = int(nnx.merge(model_def, params).width)
 

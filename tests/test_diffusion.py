@@ -16,6 +16,7 @@ from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax.models import diffusion as diffusion_lib
 from bds_jax.train import diffusion as diffusion_trainer
+from bds_jax.viz import report_page
 from configs import diffusion as diffusion_config
 from tests import training_hooks
 
@@ -302,3 +303,52 @@ def test_hmp_and_guidance_suites(behavior_workdir, diffusion_run, labelled_run, 
   assert guided['num_windows'] == ec.guidance.num_windows
   assert set(guided['recognised_requested']) == {'unguided', 'guidance_1', 'guidance_2'}
   assert all(0 <= v <= 1 for v in guided['recognised_requested'].values())
+
+
+# ---------------------------------------------------------------------- synthesize.py predict
+@pytest.fixture(scope='module')
+def predict_run(behavior_workdir, diffusion_run, labelled_run, tmp_path_factory):
+  """The smoke behavior run with both diffusion priors where synthesize.py looks for them."""
+  path = str(tmp_path_factory.mktemp('predict') / 'run')
+  shutil.copytree(behavior_workdir, path, ignore=shutil.ignore_patterns('train.lock'))
+  shutil.copytree(diffusion_run[0], os.path.join(path, 'diffusion'))
+  shutil.copytree(labelled_run, os.path.join(path, 'diffusion_labels'))
+  return path
+
+
+def test_synthesize_predict(predict_run, tmp_path):
+  from bds_jax import synthetic  # pylint: disable=g-import-not-at-top
+  from bds_jax.synthesis import commands  # pylint: disable=g-import-not-at-top
+  d = runs.Run(predict_run).config.data
+  seen = 25 // d.frame_lag + 1  # the observation's frames at the model's rate
+  entry = commands.run('predict', commands.Settings(workdir=predict_run, samples=6, num=2))
+  stats = entry['stats']
+  assert stats['prior'] == 'diffusion' and stats['K'] == 6
+  assert stats['observed frames (50 Hz)'] == 25
+  assert stats['predicted frames (50 Hz)'] == d.seq_len * d.frame_lag
+  assert stats['APD (m)'] > 0 and stats['best-of-K ADE (m)'] > 0  # a window: the truth known
+  out = os.path.join(predict_run, 'synthesis')
+  assert entry['frames'] == seen - 1 + d.seq_len + 1
+  assert entry['size'][0] == pytest.approx(260 * 3, abs=2)  # the truth and 2 futures
+  endpoints = os.path.join(out, entry['images'][0])
+  assert os.path.getsize(endpoints) > 20_000
+  assert 'predict_endpoints.png' in open(report_page.write(predict_run)).read()
+
+  # A user's clip (this project's .npy, at the model's rate), asked for a class.
+  clip = synthetic.render('S9', 'standing', 'squat', 1, 2, 100)[::d.frame_lag]
+  np.save(tmp_path / 'clip.npy', clip)
+  entry = commands.run('predict', commands.Settings(
+      workdir=predict_run, source=str(tmp_path / 'clip.npy'), samples=4, num=1,
+      label='1', guidance=2.0, name='asked'))
+  assert entry['stats']['class asked for'] and entry['stats']['guidance scale'] == 2.0
+  assert 'best-of-K ADE (m)' not in entry['stats']  # no truth for a file
+  assert entry['size'][0] == pytest.approx(260, abs=2)
+
+  for kw, match in [(dict(prior='flow'), r'no flow prior in flow/'),
+                    (dict(label='no_such_class'), r"--label='no_such_class': not a class"),
+                    (dict(source='test:0'), r'fewer than the 25 observed frames'),
+                    (dict(prior='banana'), r'--prior=.banana. must be')]:
+    with pytest.raises(errors.InputError, match=match):
+      commands.run('predict', commands.Settings(workdir=predict_run, samples=2, **kw))
+  with pytest.raises(errors.InputError, match=r'--label asks the labelled diffusion prior'):
+    commands.run('transfer', commands.Settings(workdir=predict_run, label='1'))

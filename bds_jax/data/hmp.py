@@ -74,6 +74,20 @@ def from_root_relative(rel, root) -> np.ndarray:
   return np.concatenate([root.astype(joints.dtype), joints], axis=-2)
 
 
+def resample(start, predicted, frame_lag: int, frames: int):
+  """Model frames at raw offsets lag, 2 lag, ... (after `start` at 0) -> raw offsets 1..frames.
+
+  start: (..., J, 3); predicted: (..., S, J, 3) -> (..., frames, J, 3), linear interpolation.
+  """
+  start = np.broadcast_to(start, (*predicted.shape[:-3], *start.shape[-2:]))
+  track = np.concatenate([start[..., None, :, :], predicted], axis=-3)  # offsets 0, lag, ...
+  offsets = np.arange(1, frames + 1)
+  left = np.minimum(offsets // frame_lag, track.shape[-3] - 1)
+  right = np.minimum(left + 1, track.shape[-3] - 1)
+  frac = ((offsets - left * frame_lag) / frame_lag)[:, None, None]
+  return (1 - frac) * track[..., left, :, :] + frac * track[..., right, :, :]
+
+
 def window_starts(length: int, observed: int = H36M_OBSERVED, predicted: int = H36M_PREDICTED,
                   stride: int = H36M_STRIDE, first_start: int = 0) -> np.ndarray:
   """Starts i = first_start, first_start + stride, … while i < length − (observed + predicted)."""

@@ -42,18 +42,7 @@ PREDICTION_RULE = ('K codes from the prior, flow or diffusion prior of each row,
                    'diffusion prior sees the observed frames (all of them)')
 
 
-def resample(start, predicted, frame_lag: int, frames: int):
-  """Model frames at raw offsets lag, 2 lag, ... (after `start` at 0) -> raw offsets 1..frames.
-
-  start: (..., J, 3); predicted: (..., S, J, 3) -> (..., frames, J, 3), linear interpolation.
-  """
-  start = np.broadcast_to(start, (*predicted.shape[:-3], *start.shape[-2:]))
-  track = np.concatenate([start[..., None, :, :], predicted], axis=-3)  # offsets 0, lag, ...
-  offsets = np.arange(1, frames + 1)
-  left = np.minimum(offsets // frame_lag, track.shape[-3] - 1)
-  right = np.minimum(left + 1, track.shape[-3] - 1)
-  frac = ((offsets - left * frame_lag) / frame_lag)[:, None, None]
-  return (1 - frac) * track[..., left, :, :] + frac * track[..., right, :, :]
+resample = hmp_data.resample  # where the rule is kept (synthesize.py predict uses it)
 
 
 def class_reference_motion(windows: hmp_data.HMPWindows) -> np.ndarray:
@@ -101,7 +90,7 @@ def protocol_differences(ctx: Context, *, windows: int, total: int, k: int, obse
 
 
 def recipe_differences(ctx: Context) -> list[str]:
-  """How the diffusion row's model differs from BeLFusion's (README, Fidelity notes)."""
+  """How the diffusion row's model differs from BeLFusion's (docs/fidelity.md)."""
   frame = ctx.config.model.get('frame', 'world')
   out = [f'behavior space: this paper\'s cVAE, {frame} frame, {50.0 / ctx.frame_lag:g} Hz '
          '(BeLFusion\'s: root-relative, 50 Hz)',

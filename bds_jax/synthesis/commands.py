@@ -8,6 +8,7 @@ manifest entry into <run>/synthesis/ (or --out_dir).
   neighbours   a re-enactment's nearest test windows in behavior space vs posture space
   umap         posterior codes vs flow and prior samples (PNG + interactive HTML)
   video        RGB re-enactment with an appearance model
+  predict      K futures of one observed clip from the diffusion prior, the flow or N(0, I)
 """
 
 import dataclasses
@@ -26,9 +27,12 @@ from bds_jax.synthesis import behavior
 from bds_jax.synthesis import embedding
 from bds_jax.synthesis import inputs
 from bds_jax.synthesis import outputs
+from bds_jax.synthesis import prediction
 from bds_jax.synthesis import rgb
+from bds_jax.viz import futures as futures_figure
 
-COMMANDS = ('transfer', 'sample', 'loop', 'interpolate', 'neighbours', 'umap', 'video')
+COMMANDS = ('transfer', 'sample', 'loop', 'interpolate', 'neighbours', 'umap', 'video',
+            'predict')
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +49,11 @@ class Settings:
                                    # re-enactments the class share is averaged over
   steps: int = 5                   # interpolation steps
   k: int = 5                       # neighbours
-  prior: str = 'flow'              # loop
+  prior: str = 'auto'              # loop: flow (else gaussian); predict: diffusion, flow,
+                                   # gaussian, the first the run has
+  samples: int = 50                # predict: futures drawn (K)
+  label: str = ''                  # predict: a class to ask the labelled diffusion prior for
+  guidance: float = 2.0            # predict: its classifier-free guidance scale
   num_behaviors: int = 4           # loop
   seed: int = 0
   format: str = 'mp4'              # or 'gif'
@@ -69,9 +77,9 @@ class Session:
   def __init__(self, s: Settings):
     self.settings = s
     self.run = runs.Run(s.workdir, s.data_dir or None)
-    if self.run.trainer == 'flow':  # a flow run: synthesise with its behavior model
+    self.sampler = self.run.sampler()  # a prior's run: with that prior
+    if self.run.trainer in ('flow', 'diffusion'):  # ... and its behavior model's data
       self.run = self.run.behavior_run()
-    self.sampler = self.run.sampler()
     self.config = self.run.config
     self.out_dir = s.out_dir or os.path.join(self.run.path, outputs.DIR)
 
@@ -92,9 +100,17 @@ def _check(s: Settings, command: str):
     raise errors.InputError(f'Unknown subcommand {command!r}; choose one of {", ".join(COMMANDS)}.')
   if s.format not in ('mp4', 'gif'):
     raise errors.InputError(f'--format={s.format!r} must be mp4 or gif.')
-  for field in ('num', 'steps', 'k', 'num_behaviors', 'points'):
+  for field in ('num', 'steps', 'k', 'num_behaviors', 'points', 'samples'):
     if getattr(s, field) < 1:
       raise errors.InputError(f'--{field}={getattr(s, field)} must be at least 1.')
+  if s.prior not in ('auto', 'flow', 'gaussian', 'diffusion'):
+    raise errors.InputError(f'--prior={s.prior!r} must be auto, flow, gaussian or diffusion.')
+  if command == 'loop' and s.prior == 'diffusion':
+    raise errors.InputError('loop chains behaviors without an observation: use --prior=flow or '
+                            'gaussian (predict uses the diffusion prior).')
+  if s.label and command != 'predict':
+    raise errors.InputError(f'--label asks the labelled diffusion prior for a class in predict, '
+                            f'not in {command}.')
   if command == 'video' and not s.appearance_workdir:
     raise errors.InputError('video needs --appearance_workdir: an appearance run (train one with '
                      'configs/appearance.py) on an image dataset with 3D poses and cameras.')
@@ -115,11 +131,12 @@ def run(command: str, s: Settings) -> dict:
     figure = behavior.samples(sampler, session.clips(s.target, min(s.num, 2), '--target'),
                               s.num, key)
   elif command == 'loop':
-    if s.prior == 'flow' and not sampler.has_flow:
+    prior = s.prior if s.prior != 'auto' else 'flow' if sampler.has_flow else 'gaussian'
+    if prior == 'flow' and not sampler.has_flow:
       raise errors.InputError(f'--prior=flow, but {session.run.path} has no flow run in flow/ '
                               '(train one with configs/flow.py): use --prior=gaussian.')
     figure = behavior.loop(sampler, session.clips(s.target, 1, '--target'), s.num_behaviors,
-                           key, s.prior)
+                           key, prior)
   elif command == 'interpolate':
     pair = session.clips(s.source, 2, '--source')
     figure = behavior.interpolate(sampler, pair, session.clips(s.target, 1, '--target', 1),
@@ -131,6 +148,8 @@ def run(command: str, s: Settings) -> dict:
                                  many=s.points, seed=s.seed)
   elif command == 'umap':
     return _umap(session, name, key, extra)
+  elif command == 'predict':
+    return _predict(session, name, key, extra)
   else:
     figure, extra = _video(session, s, extra)
   entry = outputs.save_figure(session.out_dir, name, command, figure, sampler.fps, s.format,
@@ -163,6 +182,43 @@ def _umap(session: Session, name: str, key, extra: dict) -> dict:
   entry = {'name': name, 'command': 'umap', 'title': title, 'still': f'{name}.png',
            'html': f'{name}.html', 'points': int(len(xy)), 'caption': caption,
            'stats': {**stats, **{f'points: {x}': c for x, c in per_set.items()}}, **extra}
+  outputs.add_entry(session.out_dir, entry)
+  return entry
+
+
+def _predict(session: Session, name: str, key, extra: dict) -> dict:
+  s, sampler = session.settings, session.sampler
+  label = label_name = None
+  if s.label:
+    if s.prior not in ('auto', 'diffusion'):
+      raise errors.InputError(f'--label asks the diffusion prior for a class; --prior={s.prior} '
+                              'cannot be asked.')
+    labelled = session.run.diffusion_run(labelled=True)
+    if labelled is None:
+      raise errors.InputError(f'--label needs the class-conditioned diffusion prior in '
+                              f'{session.run.diffusion_labels_dir} (train one with '
+                              'configs/diffusion.py:labels).')
+    sampler = session.run.load_diffusion(labelled=True).sampler()
+    names = session.windows('test').seqs.label_names
+    label = prediction.check_label(s.label, names)
+    label_name = names[label]
+  prior = prediction.choose_prior(sampler, s.prior)
+  observed = (sampler.observed_frames if sampler.has_diffusion
+              else prediction.OBSERVED_FRAMES)
+  motion = dict(format=s.motion_format, source_fps=s.source_fps or None, units=s.units, up=s.up,
+                joint_map=s.joint_map or None, retarget=s.retarget)
+  obs = prediction.select(s.source, session.windows, sampler.normalizer, observed, s.seed,
+                          sampler.fps, motion)
+  figure, futures = prediction.predict(sampler, obs, s.samples, min(s.num, s.samples), key,
+                                       prior, label, label_name or '', s.guidance)
+  entry = outputs.save_figure(session.out_dir, name, 'predict', figure, sampler.fps, s.format,
+                              still=0.99, **extra)
+  seen = obs.poses[::-1][::sampler.frame_lag][::-1]
+  endpoints = f'{name}_endpoints.png'
+  futures_figure.draw(os.path.join(session.out_dir, endpoints), seen, futures,
+                      f'All {len(futures)} futures of {obs.title} ({prior} prior)',
+                      prediction.truth_at_model_rate(obs, sampler.frame_lag, sampler.steps))
+  entry['images'] = [endpoints]
   outputs.add_entry(session.out_dir, entry)
   return entry
 

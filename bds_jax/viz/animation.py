@@ -34,6 +34,7 @@ MARGIN = 0.35           # metres beyond the clip's ground track
 FLOOR_STEP = 0.5        # metres between floor grid lines
 ROOT = 0                # the pelvis
 BACKGROUND = '#ffffff'
+OBSERVED_COLOR = '#8c8c8c'  # bones of observed frames (Panel.observed)
 
 
 @dataclasses.dataclass
@@ -44,11 +45,14 @@ class Panel:
     title: shown above the panel.
     poses: (T, 17, 3) metres, z up (a 3D panel), or
     images: (T, H, W, 3) or (H, W, 3) uint8 / [-1, 1] float (an image panel).
+    observed: pose panels: the first `observed` frames are drawn in grey (the observation a
+      prediction continues), the rest in the side colours.
     Shorter clips hold their last frame; a single image or pose is a still.
   """
   title: str = ''
   poses: np.ndarray | None = None
   images: np.ndarray | None = None
+  observed: int = 0
 
   def __post_init__(self):
     if (self.poses is None) == (self.images is None):
@@ -98,6 +102,7 @@ def _floor(ax, centre, half, floor):
 class _PosePanel:
   def __init__(self, fig, spec, panel: Panel, elev: float, azim: float, track: bool):
     self.poses = panel.poses
+    self.observed = panel.observed
     ax = fig.add_subplot(spec, projection='3d')
     centre, half, floor = _limits(self.poses)
     ax.set_xlim(centre[0] - half, centre[0] + half)
@@ -126,6 +131,9 @@ class _PosePanel:
     self.ax.draw_artist(self.shadow)
     for line, (p, c) in zip(self.bones, skeleton.BONES):
       line.set_data_3d(pose[[p, c], 0], pose[[p, c], 1], pose[[p, c], 2])
+      if self.observed:
+        line.set_color(OBSERVED_COLOR if t < self.observed
+                       else skeleton.SIDE_COLORS[skeleton.bone_side(p, c)])
       self.ax.draw_artist(line)
 
 

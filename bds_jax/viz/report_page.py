@@ -196,6 +196,8 @@ def _synthesis(run_dir: str, entries: list[dict], headline: bool = False) -> str
                  f'playsinline></video>')
     elif e.get('still'):
       media = f'<img src="{_rel(os.path.join(base, e["still"]), run_dir)}" alt="">'
+    media += ''.join(f'<img src="{_rel(os.path.join(base, im), run_dir)}" alt="">'
+                     for im in e.get('images', ()))  # further figures of the result
     link = (f' <a href="{_rel(os.path.join(base, e["html"]), run_dir)}">interactive version'
             '</a>' if e.get('html') else '')
     stats = _stats_table(e.get('stats'))
