@@ -1,11 +1,12 @@
-"""Synthesises from trained runs: behavior transfer, samples, interpolations, RGB video.
+"""Synthesises from trained runs: behavior transfer, samples, interpolations, predictions, RGB
+video. One subcommand per run; `python synthesize.py <subcommand> --help` lists its flags.
 
   python synthesize.py transfer --workdir=runs/demo [--source=test:auto] [--target=test:auto]
   python synthesize.py sample --workdir=runs/demo [--target=test:12] [--num=4]
-  python synthesize.py loop --workdir=runs/demo [--num_behaviors=6] [--prior=flow|gaussian]
+  python synthesize.py loop --workdir=runs/demo [--num_behaviors=6] [--prior=auto|flow|gaussian]
   python synthesize.py interpolate --workdir=runs/demo --source=test:10,800 [--steps=5]
   python synthesize.py neighbours --workdir=runs/demo [--source=test:10] [--k=5]
-  python synthesize.py umap --workdir=runs/demo [--num=300]
+  python synthesize.py umap --workdir=runs/demo [--points=2000]
   python synthesize.py video --workdir=runs/demo --appearance_workdir=runs/demo/appearance
   python synthesize.py predict --workdir=runs/demo [--source=test:auto|clip.bvh] [--samples=50]
       [--prior=auto|diffusion|flow|gaussian] [--label=squat --guidance=2]
@@ -21,8 +22,10 @@ For `video`, --target names frames of the appearance run's image dataset. Result
 index.html report is rewritten to show them.
 """
 
+import dataclasses
 import logging as std_logging
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -33,74 +36,63 @@ from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import xla_cpu
 
-flags.DEFINE_string('workdir', None, 'Behavior run (its flow/ prior is used when present).')
-flags.DEFINE_string('out_dir', '', 'Where results go (default: <workdir>/synthesis).')
-flags.DEFINE_string('data_dir', '', 'TFDS data dir (default: the one the run recorded).')
-flags.DEFINE_string('source', 'test:auto', 'Source behaviors: <split>:<i>,... | <split>:auto '
-                    '| poses.npy | a .bvh or .npz motion file')
-flags.DEFINE_string('target', 'test:auto', 'Target start postures (video: image frames).')
-flags.DEFINE_integer('num', 3, 'Sources/targets (auto), samples per row.')
-flags.DEFINE_integer('points', 2000, 'umap: test windows embedded (and samples per prior); '
-                     'neighbours: re-enactments the class share is averaged over.')
-flags.DEFINE_integer('steps', 5, 'interpolate: clips from one code to the other.')
-flags.DEFINE_integer('k', 5, 'neighbours: how many.')
-flags.DEFINE_enum('prior', 'auto', ['auto', 'flow', 'gaussian', 'diffusion'], 'loop and '
-                  'predict: the prior sampled (auto: the diffusion prior for predict, then the '
-                  'flow, then N(0, I)).')
-flags.DEFINE_integer('samples', 50, 'predict: futures drawn (K; the benchmark\'s 50).')
-flags.DEFINE_string('label', '', 'predict: a class (name or number) to ask the labelled '
-                    'diffusion prior (<workdir>/diffusion_labels) for.')
-flags.DEFINE_float('guidance', 2.0, 'predict: classifier-free guidance scale with --label.')
-flags.DEFINE_integer('num_behaviors', 4, 'loop: chained behaviors.')
-flags.DEFINE_integer('seed', 0, 'Seed of auto selections and samples.')
-flags.DEFINE_enum('format', 'mp4', ['mp4', 'gif'], 'Animation format.')
-flags.DEFINE_string('name', '', 'Output file name (default: the subcommand).')
-flags.DEFINE_string('appearance_workdir', '', 'video: the appearance run.')
-flags.DEFINE_enum('camera', 'dataset', ['dataset', 'orbit'], 'video: the target frame\'s '
-                  'camera, or a default orbit camera fitted to the whole re-enactment.')
-flags.DEFINE_string('image_builder_config', '', 'video: image dataset config (default: the '
-                    'appearance run\'s).')
-flags.DEFINE_enum('motion_format', 'auto', ['auto', 'npy', 'bvh', 'smpl', 'videopose3d'],
-                  'Format of --source/--target files (auto: by extension and shape).')
-flags.DEFINE_float('source_fps', 0.0, 'Frame rate of --source/--target files (0: the file\'s '
-                   'own; needed for .npy SMPL joints and VideoPose3D output).')
-flags.DEFINE_string('units', 'auto', 'Units of motion files: auto, m, cm, mm, in, cmu or metres '
-                    'per unit.')
-flags.DEFINE_enum('up', 'auto', ['auto', 'x', 'y', 'z', '-x', '-y', '-z'], 'Up axis of motion '
-                  'files (auto: detected from the body).')
-flags.DEFINE_string('joint_map', '', 'BVH: a JSON file mapping our joint names to the file\'s '
-                    '(docs/synthesis.md, "Bring your own motion").')
-flags.DEFINE_enum('retarget', 'auto', ['auto', 'always', 'never'], 'Rescale a file\'s bones to '
-                  'the training skeleton (auto: when they differ by more than 15%).')
-flags.DEFINE_bool('report', True, 'Rewrite <workdir>/index.html afterwards.')
-flags.mark_flags_as_required(['workdir'])
 FLAGS = flags.FLAGS
+flags.DEFINE_bool('report', True, 'Rewrite <workdir>/index.html afterwards.')
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+           bool: flags.DEFINE_bool}
+
+
+def _subcommand(argv: list[str]) -> str | None:
+  """The first argument that is not a flag (absl flags take their values with '=')."""
+  return next((a for a in argv[1:] if not a.startswith('-')), None)
+
+
+def define_flags(options_cls) -> None:
+  """One absl flag per field of a subcommand's Options (bds_jax.synthesis.session)."""
+  for f in dataclasses.fields(options_cls):
+    if f.name in FLAGS:
+      continue
+    choices = f.metadata.get('choices')
+    default = None if f.name == 'workdir' else f.default  # None: required
+    if choices:
+      flags.DEFINE_enum(f.name, default, list(choices), f.metadata['help'])
+    else:
+      _DEFINE[f.type](f.name, default, f.metadata['help'])
+  flags.mark_flag_as_required('workdir')
 
 
 def main(argv):
-  if len(argv) != 2:
-    raise errors.InputError('Give one subcommand: transfer, sample, loop, interpolate, '
-                            'neighbours, umap, video or predict (e.g. python synthesize.py '
-                            'transfer --workdir=runs/demo).')
-  logging.set_verbosity(logging.WARNING)
-  std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
-  if argv[1] == 'video':
-    xla_cpu.prefer_eigen_convolutions()  # before the backend starts
   # pylint: disable=g-import-not-at-top
   from bds_jax.synthesis import commands
   from bds_jax.viz import report_page
-  settings = commands.Settings(**{f: FLAGS[f].value for f in (
-      'workdir', 'out_dir', 'data_dir', 'source', 'target', 'num', 'points', 'steps', 'k', 'prior',
-      'num_behaviors', 'seed', 'format', 'name', 'appearance_workdir', 'camera',
-      'image_builder_config', 'motion_format', 'source_fps', 'units', 'up', 'joint_map',
-      'retarget', 'samples', 'label', 'guidance')})
+  if len(argv) != 2 or argv[1] not in commands.SUBCOMMANDS:
+    raise errors.InputError('Give one subcommand: ' + ', '.join(commands.SUBCOMMANDS) +
+                            ' (e.g. python synthesize.py transfer --workdir=runs/demo; '
+                            'python synthesize.py transfer --help for its flags).')
+  logging.set_verbosity(logging.WARNING)
+  std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
+  fields = dataclasses.fields(commands.get(argv[1]).Options)
+  values = {f.name: FLAGS[f.name].value for f in fields}
   with run_lock.reading():  # a trainer cannot start on the runs read until this ends
-    entry = commands.run(argv[1], settings)
-  print(commands.summary(entry, settings.out_dir or os.path.join(entry['workdir'],
-                                                                run_layout.SYNTHESIS_DIR)))
-  if FLAGS.report and not settings.out_dir:
+    entry = commands.run(argv[1], **values)
+  out_dir = values['out_dir'] or os.path.join(entry['workdir'], run_layout.SYNTHESIS_DIR)
+  print(commands.summary(entry, out_dir))
+  if FLAGS.report and not values['out_dir']:
     print(f'Report: {report_page.write(entry["workdir"])}')
 
 
+def _run():
+  from bds_jax.synthesis import commands  # pylint: disable=g-import-not-at-top
+  name = _subcommand(sys.argv)
+  if name in commands.EIGEN_CONVOLUTIONS:
+    xla_cpu.prefer_eigen_convolutions()  # before the backend starts
+  if name is None:  # so that `--workdir=...` alone says a subcommand is missing
+    from bds_jax.synthesis import session  # pylint: disable=g-import-not-at-top
+    define_flags(session.Common)
+  else:
+    define_flags(commands.get(name).Options)  # an unknown name: one line naming the known ones
+  app.run(main, flags_parser=errors.parse_flags)
+
+
 if __name__ == '__main__':
-  errors.main_with_clear_errors(lambda: app.run(main, flags_parser=errors.parse_flags))
+  errors.main_with_clear_errors(_run)

@@ -321,7 +321,7 @@ def test_synthesize_predict(predict_run, tmp_path):
   from bds_jax.synthesis import commands  # pylint: disable=g-import-not-at-top
   d = runs.Run(predict_run).config.data
   seen = 25 // d.frame_lag + 1  # the observation's frames at the model's rate
-  entry = commands.run('predict', commands.Settings(workdir=predict_run, samples=6, num=2))
+  entry = commands.run('predict', workdir=predict_run, samples=6, num=2)
   stats = entry['stats']
   assert stats['prior'] == 'diffusion' and stats['K'] == 6
   assert stats['observed frames (50 Hz)'] == 25
@@ -337,9 +337,8 @@ def test_synthesize_predict(predict_run, tmp_path):
   # A user's clip (this project's .npy, at the model's rate), asked for a class.
   clip = synthetic.render('S9', 'standing', 'squat', 1, 2, 100)[::d.frame_lag]
   np.save(tmp_path / 'clip.npy', clip)
-  entry = commands.run('predict', commands.Settings(
-      workdir=predict_run, source=str(tmp_path / 'clip.npy'), samples=4, num=1,
-      label='1', guidance=2.0, name='asked'))
+  entry = commands.run('predict', workdir=predict_run, source=str(tmp_path / 'clip.npy'),
+                       samples=4, num=1, label='1', guidance=2.0, name='asked')
   assert entry['stats']['class asked for'] and entry['stats']['guidance scale'] == 2.0
   assert 'best-of-K ADE (m)' not in entry['stats']  # no truth for a file
   assert entry['size'][0] == pytest.approx(260, abs=2)
@@ -349,6 +348,6 @@ def test_synthesize_predict(predict_run, tmp_path):
                     (dict(source='test:0'), r'fewer than the 25 observed frames'),
                     (dict(prior='banana'), r'--prior=.banana. must be')]:
     with pytest.raises(errors.InputError, match=match):
-      commands.run('predict', commands.Settings(workdir=predict_run, samples=2, **kw))
-  with pytest.raises(errors.InputError, match=r'--label asks the labelled diffusion prior'):
-    commands.run('transfer', commands.Settings(workdir=predict_run, label='1'))
+      commands.run('predict', workdir=predict_run, samples=2, **kw)
+  with pytest.raises(errors.InputError, match=r'transfer takes no option --label; its options'):
+    commands.run('transfer', workdir=predict_run, label='1')

@@ -75,7 +75,7 @@ def _video(path):
 
 
 def _settings(run_dir, **kw):
-  return commands.Settings(workdir=run_dir, **kw)
+  return dict(workdir=run_dir, **kw)
 
 
 def _clip(run_dir, behaviors=1):
@@ -93,7 +93,7 @@ def _clip(run_dir, behaviors=1):
 ])
 def test_pose_subcommands_write_videos(run_dir, command, kw, behaviors, grid):
   s = _settings(run_dir, name=f't_{command}', **kw)
-  entry = commands.run(command, s)
+  entry = commands.run(command, **s)
   out = os.path.join(run_dir, 'synthesis')
   n, shape, fps = _video(os.path.join(out, entry['video']))
   assert (n, fps) == _clip(run_dir, behaviors) and entry['frames'] == n
@@ -107,7 +107,7 @@ def test_pose_subcommands_write_videos(run_dir, command, kw, behaviors, grid):
 
 
 def test_neighbours_reports_class_agreement(run_dir):
-  entry = commands.run('neighbours', _settings(run_dir, k=2, name='nb', format='gif', points=40))
+  entry = commands.run('neighbours', **_settings(run_dir, k=2, name='nb', format='gif', points=40))
   stats = entry['stats']
   for space in ('behavior space (μ)', 'posture space (start pose)'):
     assert 0.0 <= stats[f'this re-enactment, {space}: share with the source class'] <= 1.0
@@ -145,7 +145,7 @@ def test_pose_file_as_source(run_dir, tmp_path):
   d = runs.Run(run_dir).config.data
   poses = synthetic.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:d.seq_len + 3]
   np.save(tmp_path / 'mine.npy', poses)
-  entry = commands.run('transfer', _settings(run_dir, source=str(tmp_path / 'mine.npy'), num=1,
+  entry = commands.run('transfer', **_settings(run_dir, source=str(tmp_path / 'mine.npy'), num=1,
                                              name='from_file'))
   assert entry['frames'] == _clip(run_dir)[0]
 
@@ -158,7 +158,7 @@ def test_pose_file_as_source(run_dir, tmp_path):
 ])
 def test_bad_selections_are_clear_errors(run_dir, kw, message):
   with pytest.raises((ValueError, FileNotFoundError), match=message):
-    commands.run('transfer', _settings(run_dir, **kw))
+    commands.run('transfer', **_settings(run_dir, **kw))
 
 
 def test_bad_pose_files_are_clear_errors(run_dir, tmp_path):
@@ -194,7 +194,7 @@ def test_bad_pose_files_are_clear_errors(run_dir, tmp_path):
                         ('folder.npy', r'folder.npy is a directory'),
                         ('missing.npy', r'missing.npy: pose file not found')):
     with pytest.raises((errors.InputError, FileNotFoundError), match=message):
-      commands.run('transfer', _settings(run_dir, source=str(tmp_path / name)))
+      commands.run('transfer', **_settings(run_dir, source=str(tmp_path / name)))
 
 
 def test_video_renders_rgb_with_the_appearance_model(run_dir, report):
@@ -209,10 +209,10 @@ def test_video_renders_rgb_with_the_appearance_model(run_dir, report):
 
 def test_video_errors(run_dir, appearance_dir):
   with pytest.raises(errors.InputError, match='video needs --appearance_workdir'):
-    commands.run('video', _settings(run_dir))
+    commands.run('video', **_settings(run_dir))
   with pytest.raises(errors.InputError, match=r'frame index 500 is out of range for '
                                               r'synthetic_people/test'):
-    commands.run('video', _settings(run_dir, appearance_workdir=appearance_dir,
+    commands.run('video', **_settings(run_dir, appearance_workdir=appearance_dir,
                                     target='test:500'))
   run = runs.Run(appearance_dir)
   image_set = type('S', (), {'image_size': 128, 'name': 'synthetic_people', 'split': 'test',
@@ -229,20 +229,20 @@ def test_missing_or_corrupt_checkpoint_is_a_clear_error(run_dir, tmp_path):
   for step in os.listdir(step_dirs):
     shutil.rmtree(os.path.join(step_dirs, step))
   with pytest.raises(FileNotFoundError, match='holds no checkpoint yet'):
-    commands.run('transfer', _settings(broken))
+    commands.run('transfer', **_settings(broken))
   with pytest.raises(FileNotFoundError, match='not a bds_jax training run'):
-    commands.run('transfer', _settings(str(tmp_path / 'nowhere')))
+    commands.run('transfer', **_settings(str(tmp_path / 'nowhere')))
   # Damaged run files are user errors (one line from the entry points, no traceback).
   damaged = str(tmp_path / 'damaged')
   shutil.copytree(run_dir, damaged, ignore=shutil.ignore_patterns('flow'))
   with open(os.path.join(damaged, 'normalization.json'), 'w') as f:
     f.write('{"mean": [0.0')
   with pytest.raises(errors.InputError, match=r'normalization.json is not valid JSON'):
-    commands.run('transfer', _settings(damaged))
+    commands.run('transfer', **_settings(damaged))
   with open(os.path.join(damaged, 'config.json'), 'w') as f:
     f.write('{"trainer": ')
   with pytest.raises(errors.InputError, match=r'config.json is not valid JSON'):
-    commands.run('transfer', _settings(damaged))
+    commands.run('transfer', **_settings(damaged))
 
 
 def _cli(*args):
@@ -258,6 +258,8 @@ def test_cli_writes_the_report_and_errors_are_one_line(run_dir):
   bad = _cli('dance', f'--workdir={run_dir}')
   assert bad.returncode != 0 and "Unknown subcommand 'dance'" in bad.stderr
   assert 'Traceback' not in bad.stderr
+  other = _cli('transfer', f'--workdir={run_dir}', '--samples=3')  # predict's flag
+  assert other.returncode == 2 and "Unknown command line flag 'samples'" in other.stderr
   nosuch = _cli('transfer', f'--workdir={run_dir}', '--source=nosuch:1')
   assert nosuch.returncode != 0 and 'Traceback' not in nosuch.stderr, nosuch.stderr[-3000:]
   assert "Split 'nosuch' is not in dataset synthetic_motion" in nosuch.stderr
@@ -270,10 +272,10 @@ def report(run_dir, appearance_dir):
   """Everything the report can show: results of several subcommands, the RGB video included;
   then index.html."""
   entries = {
-      'transfer': commands.run('transfer', _settings(run_dir, num=1)),
-      'video': commands.run('video', _settings(run_dir, appearance_workdir=appearance_dir,
+      'transfer': commands.run('transfer', **_settings(run_dir, num=1)),
+      'video': commands.run('video', **_settings(run_dir, appearance_workdir=appearance_dir,
                                                target='test:0,9')),
-      'umap': commands.run('umap', _settings(run_dir, points=UMAP_POINTS)),
+      'umap': commands.run('umap', **_settings(run_dir, points=UMAP_POINTS)),
   }
   eval_config = eval_configs.get_config('smoke')
   eval_config.suites = 'diversity'
@@ -345,3 +347,17 @@ def test_auto_sources_start_at_the_behavior_onset():
   for index in inputs.auto_indices(windows, 4, seed=3):
     seq, start = windows.locate(index)
     assert start == round(onset_s[seq] * 50), (seq, start)  # raw frames at 50 Hz, not seconds
+
+
+def test_a_subcommand_registered_from_outside_the_library(run_dir):
+  commands.register('toy', 'tests.toy_subcommand')
+  try:
+    entry = commands.run('toy', workdir=run_dir, num=3)
+    assert entry['command'] == 'toy' and entry['stats'] == {'windows': 3}
+    assert entry['frames'] == 1 and entry['size'][0] == pytest.approx(260 * 3, abs=2)
+    with pytest.raises(errors.InputError, match=r'toy takes no option --k; its options'):
+      commands.run('toy', workdir=run_dir, k=2)
+  finally:
+    del commands.SUBCOMMANDS['toy']
+  with pytest.raises(errors.InputError, match=r"Unknown subcommand 'toy'; choose one of transfer"):
+    commands.run('toy', workdir=run_dir)
