@@ -25,6 +25,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from bds_jax import errors
+from bds_jax import kinds
 from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import xla_cpu
@@ -49,7 +50,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
   std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
-  if FLAGS.config.get('trainer') == 'appearance':
+  if kinds.eigen_convolutions(FLAGS.config.get('trainer')):
     xla_cpu.prefer_eigen_convolutions()  # before the backend starts
   from bds_jax.evaluation import runner  # pylint: disable=g-import-not-at-top
   out_dir = FLAGS.out_dir or os.path.join(FLAGS.workdir, run_layout.EVAL_DIR)

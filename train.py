@@ -21,6 +21,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from bds_jax import errors
+from bds_jax import kinds
 from bds_jax import xla_cpu
 
 config_flags.DEFINE_config_file('config', None, 'Config file (with optional :preset).',
@@ -35,8 +36,11 @@ flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 STOPPED_EXIT_CODE = 75  # sysexits.h EX_TEMPFAIL: stopped early by a signal, saved, resumable
 
-TRAINERS = {'behavior': 'bds_jax.train.behavior', 'flow': 'bds_jax.train.flow',
-            'appearance': 'bds_jax.train.appearance', 'diffusion': 'bds_jax.train.diffusion'}
+
+def trainer_module(name: str):
+  """The trainer of the kind of model `name` (config.trainer), imported by the module name its
+  descriptor gives (bds_jax/kinds.py): the package never imports trainers itself."""
+  return importlib.import_module(kinds.get(name).trainer)
 
 
 def main(argv):
@@ -46,16 +50,15 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   std_logging.getLogger('bds_jax').setLevel(std_logging.INFO)
   import jax  # pylint: disable=g-import-not-at-top
-  if FLAGS.config.trainer == 'appearance':
+  config = FLAGS.config
+  kind = kinds.get(config.get('trainer'))  # an unknown one: a one-line error naming the kinds
+  if kind.eigen_convolutions:
     xla_cpu.prefer_eigen_convolutions()  # before the backend starts
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  config = FLAGS.config
-  if config.trainer not in TRAINERS:
-    raise app.UsageError(f'config.trainer={config.trainer!r} is not one of {sorted(TRAINERS)}.')
   std_logging.getLogger('bds_jax').info('JAX %s, %d processes, devices: %s', jax.__version__,
                                         jax.process_count(), jax.devices())
-  trainer = importlib.import_module(TRAINERS[config.trainer])
+  trainer = trainer_module(kind.name)
   try:
     result = trainer.train_and_evaluate(config, FLAGS.workdir)
   except Exception:

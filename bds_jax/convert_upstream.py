@@ -60,6 +60,7 @@ from flax import nnx
 
 from bds_jax import errors
 from bds_jax import imaging
+from bds_jax import kinds
 from bds_jax import runs
 from bds_jax import skeleton
 from bds_jax.data import images
@@ -303,12 +304,11 @@ def convert_appearance(vunet_path: str, out: str, config=None,
 
 def appearance_eval_flags(config) -> str:
   """The --config flags evaluate.py needs for a converted appearance run: its preset, and the
-  fields it checks (bds_jax/evaluation/appearance.py) where the run differs from the preset."""
-  # Imported here: the evaluation suite pulls in Inception and LPIPS, which converting needs not.
-  from bds_jax.evaluation import appearance as evaluation  # pylint: disable=g-import-not-at-top
+  fields it checks (the appearance kind's checked_fields, bds_jax/kinds.py) where the run
+  differs from the preset."""
   preset = appearance_preset_config(config.preset)
   flags_ = ['--config=configs/appearance.py' + (f':{config.preset}' if config.preset else '')]
-  for field in evaluation.CHECKED_FIELDS:
+  for field in kinds.get('appearance').checked_fields:
     ours, theirs = config, preset
     for part in field.split('.'):
       ours, theirs = ours[part], theirs[part]

@@ -7,10 +7,10 @@
 2. The run directory is locked (`bds_jax.run_lock`; process 0 only).
 3. A new run writes config.json, once. A resumed run's config is compared with it (and with the
    changes recorded since): fields that would change the model, the data or the normalisation
-   refuse to resume, each listed with the --config flag that restores it; fields in
-   SAFE_TO_CHANGE are accepted and appended to config_history.jsonl with the step they take
-   effect at. config.json itself is never rewritten once a checkpoint exists, so it always
-   describes the checkpoints.
+   refuse to resume, each listed with the --config flag that restores it; the fields its kind
+   lists as safe (`Kind.safe_to_change`, bds_jax/kinds.py) are accepted and appended to
+   config_history.jsonl with the step they take effect at. config.json itself is never
+   rewritten once a checkpoint exists, so it always describes the checkpoints.
 """
 
 import json
@@ -23,6 +23,7 @@ import jax
 
 from bds_jax import checkpointing
 from bds_jax import errors
+from bds_jax import kinds
 from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import runs
@@ -30,24 +31,6 @@ from bds_jax import runs
 log = logging.getLogger(__name__)
 
 _created: set[str] = set()  # runs this process created (or restarted afresh): see discard_untrained
-
-# Per trainer: the config fields (dotted; a prefix covers the fields below it) a resumed run may
-# change. They set how long training goes, how often it logs, evaluates and checkpoints, and
-# where the same dataset is read from; none changes the model, the data, the normalisation or
-# the optimisation. Every other field must equal the run's (config.json).
-_LOOP = ('num_steps', 'num_epochs', 'log_every_steps', 'eval_every_steps', 'eval_batches',
-         'checkpoint_every_steps', 'keep_checkpoints', 'progress_bar', 'evals',
-         'gif_every_steps', 'final_gif')
-SAFE_TO_CHANGE = {
-    'behavior': _LOOP + ('gif_examples', 'data.data_dir', 'data.manual_dir', 'data.prepare',
-                         'data.num_threads', 'data.prefetch'),
-    'flow': _LOOP + ('ks_alpha', 'sample_loop_behaviors', 'video_format', 'data.data_dir',
-                     'data.num_threads', 'data.prefetch'),
-    'diffusion': _LOOP + ('eval_samples', 'data.data_dir', 'data.num_threads', 'data.prefetch'),
-    'appearance': _LOOP + ('figure_every_steps', 'figure_examples', 'data.data_dir',
-                           'data.manual_dir', 'data.prepare', 'data.num_threads',
-                           'data.prefetch'),
-}
 
 # Validation by field name (the last part of its dotted path), for every trainer.
 _POSITIVE_INTS = ('width', 'hidden_width', 'batch_size', 'seq_len', 'frame_lag', 'num_blocks',
@@ -103,16 +86,13 @@ def validate(config):
                              f'{jax.device_count()} devices (it is the global batch).')
 
 
-def _safe(field: str, trainer: str) -> bool:
-  return any(field == p or field.startswith(p + '.') for p in SAFE_TO_CHANGE.get(trainer, _LOOP))
-
-
 def differences(stored: dict, config, trainer: str) -> tuple[dict, dict]:
   """(unsafe, safe) differences {field: (stored value, new value)} between two configs."""
   a, b = _as_json(stored), _as_json(config)
   diff = {f: (a.get(f, '(absent)'), b.get(f, '(absent)')) for f in sorted(set(a) | set(b))
           if a.get(f, '(absent)') != b.get(f, '(absent)')}
-  unsafe = {f: d for f, d in diff.items() if not _safe(f, trainer)}
+  kind = kinds.get(trainer)
+  unsafe = {f: d for f, d in diff.items() if not kind.is_safe_to_change(f)}
   return unsafe, {f: d for f, d in diff.items() if f not in unsafe}
 
 
@@ -179,7 +159,7 @@ def open_for_training(config, workdir: str) -> runs.Run:
         'or the normalisation its checkpoints were trained with:\n  '
         + '\n  '.join(describe(unsafe))
         + '\nResume with the run\'s values, or train into a new --workdir. Fields that may '
-        f'change on resume: {", ".join(SAFE_TO_CHANGE.get(config.trainer, _LOOP))}.')
+        f'change on resume: {", ".join(kinds.get(config.trainer).safe_to_change)}.')
   run.safe_changes = safe  # recorded by record_safe_changes at the step the run resumes from
   return run
 

@@ -6,14 +6,16 @@
   diffusion = run.load_diffusion()     # the diffusion prior in runs/demo/diffusion
   labelled = run.load_diffusion(labelled=True)  # the class-conditioned one, diffusion_labels/
   sampler = run.sampler()              # all of them as a bds_jax.sampling.Sampler
+  model = run.load()                   # whatever a run holds, by its kind (bds_jax.kinds)
 
 The directory's layout (its file and folder names, and what each holds) is
 `bds_jax.run_layout`; `Run` turns those names into paths.
 
 Reading a run needs no `configs/` module: config.json is read as stored, and fields added to
-the configs after a run was written get the value such runs used (`ADDED_FIELDS`). Loading a
-model builds its graph from the config (`bds_jax.models.build`) and restores only the
-parameters from the checkpoint; no optimizer is built.
+the configs after a run was written get the value such runs used (their kind's
+`added_fields`, `bds_jax.kinds`). Loading a model builds its graph from the config
+(`bds_jax.models.build`) and restores only the parameters from the checkpoint; no optimizer
+is built.
 
 Paths recorded in config.json are absolute paths of the machine that trained the run. To use a
 run elsewhere, `Run(path, data_dir=...)` reads the dataset from another TFDS data dir (the flow
@@ -33,6 +35,7 @@ from flax import nnx
 
 from bds_jax import checkpointing
 from bds_jax import errors
+from bds_jax import kinds
 from bds_jax import run_layout
 from bds_jax import run_lock
 from bds_jax import sharding
@@ -42,25 +45,6 @@ from bds_jax.models import build
 from bds_jax.sampling import Sampler
 
 log = logging.getLogger(__name__)
-
-# Per trainer: config fields added after runs were first written -> the value those runs used.
-# (`evals` is not listed: stored configs are read for the model and its data only, and training
-# always resumes with the config given on the command line. A changed default needs no entry:
-# config.json stores every field, e.g. diffusion runs keep the model.use_labels=True and
-# code_stats_samples=4096 they were made with, and resuming them with the new defaults is
-# refused with the flags that restore those values.)
-ADDED_FIELDS = {
-    'behavior': {'model.compute_dtype': 'float32', 'model.frame': 'world',
-                 'model.body_xy_scale': 0.3, 'loss.recon_space': 'world',
-                 'loss.adversary_space': 'world'},
-    'flow': {'flow.compute_dtype': 'float32'},
-    'appearance': {'data.manual_dir': '', 'model.sigmoid_logstd': True,
-                   'model.logstd_range': (0.0, 1.0), 'loss.person_weight': 1.0,
-                   'loss.gan_weight': 0.0, 'loss.feature_matching_weight': 0.0,
-                   'model.disc_channels': 32, 'model.disc_layers': 3, 'optim.disc_lr': 2e-4,
-                   'optim.disc_b1': 0.5, 'optim.disc_b2': 0.999, 'data.crop_geometry': 'ours'},
-    'diffusion': {},
-}
 
 
 def _tuples(value):
@@ -73,7 +57,8 @@ def _tuples(value):
 
 
 def read_config(path: str, expect_trainer: str | None = None) -> ml_collections.ConfigDict:
-  """The config stored in a run directory's config.json, with ADDED_FIELDS filled in."""
+  """The config stored in a run directory's config.json, with the fields its kind added
+  since older runs (`kinds.Kind.added_fields`) filled in."""
   file = os.path.join(path, run_layout.CONFIG_FILE)
   if not os.path.exists(file):
     raise FileNotFoundError(f'{file} does not exist: {path} is not a bds_jax training run '
@@ -89,11 +74,11 @@ def read_config(path: str, expect_trainer: str | None = None) -> ml_collections.
   trainer = stored.get('trainer')
   if expect_trainer and trainer != expect_trainer:
     raise errors.InputError(f'{path} holds a {trainer!r} run, not a {expect_trainer!r} run.')
-  if trainer not in ADDED_FIELDS:
+  if not isinstance(trainer, str) or trainer not in kinds.KINDS:
     raise errors.InputError(f'{file}: unknown trainer {trainer!r}; expected one of '
-                     f'{sorted(ADDED_FIELDS)}.')
+                            f'{kinds.names()}.')
   config = ml_collections.ConfigDict(_tuples(stored))
-  for dotted, value in ADDED_FIELDS[trainer].items():
+  for dotted, value in kinds.get(trainer).added_fields.items():
     *parents, leaf = dotted.split('.')
     node = config
     for p in parents:
@@ -283,6 +268,11 @@ class Run:
   def trainer(self) -> str:
     return self.config.trainer
 
+  @property
+  def kind(self) -> kinds.Kind:
+    """The descriptor of this run's kind of model (`bds_jax.kinds`)."""
+    return kinds.get(self.trainer, self.config_path)
+
   def write_config(self, config):
     """Writes config.json atomically (process 0 only)."""
     if jax.process_index() == 0:
@@ -349,20 +339,37 @@ class Run:
       ckpt.close()
 
   # ------------------------------------------------------------------------------ models
+  def load(self, step: int | None = None):
+    """The trained model this run holds at `step` (default: the latest), loaded by its kind's
+    loader (`kinds.Kind.loader`): a Behavior, Flow, Diffusion or Appearance."""
+    kind = self.kind
+    if kind.loader is None:
+      raise ValueError(f'{self.path} holds a {kind.name!r} run, which has no loader (its '
+                       'Kind names none).')
+    return getattr(self, kind.loader)(step)
+
+  def _require(self, name: str):
+    # A loader is its kind's own: it names that kind (the one name test each loader makes).
+    if self.trainer != name:
+      article = 'an' if name[:1] in 'aeiou' else 'a'
+      raise ValueError(f'{self.path} holds a {self.trainer!r} run, not {article} {name!r} run.')
+
+  def _stores_priors(self, name: str) -> bool:
+    """Whether priors of kind `name` are trained over runs of this one's kind (and so live
+    in its folder: flow/, diffusion/)."""
+    return self.trainer == kinds.get(name).trained_over
+
   def load_behavior(self, step: int | None = None) -> Behavior:
     """The behavior model of this (behavior) run at `step` (default: the latest)."""
-    config = self.config
-    if config.trainer != 'behavior':
-      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'behavior\' run.')
+    self._require('behavior')
     normalizer = self.normalizer()
-    model_def, abstract = build.abstract_behavior(config, normalizer)
+    model_def, abstract = build.abstract_behavior(self.config, normalizer)
     restored, step = self._restore(step, {'vae': abstract})
     return Behavior(self, step, model_def, restored['vae'], normalizer)
 
   def load_appearance(self, step: int | None = None) -> Appearance:
     """The appearance model of this (appearance) run at `step` (default: the latest)."""
-    if self.trainer != 'appearance':
-      raise ValueError(f'{self.path} holds a {self.trainer!r} run, not an \'appearance\' run.')
+    self._require('appearance')
     model_def, params, reg_def, reg_params = build.abstract_appearance(self.config)
     restored, step = self._restore(step, {'params': params, 'reg': reg_params})
     return Appearance(self, step, model_def, restored['params'], reg_def, restored['reg'])
@@ -379,11 +386,12 @@ class Run:
     return run if run.exists() else None
 
   def behavior_run(self) -> 'Run':
-    """The behavior run a flow or diffusion run was trained on (its behavior_workdir)."""
+    """The behavior run a prior (flow, diffusion) was trained over (its behavior_workdir)."""
     config = self.config
-    if config.trainer not in ('flow', 'diffusion'):
-      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a flow or diffusion '
-                       'run.')
+    if self.kind.trained_over is None:
+      over = sorted(k.name for k in kinds.KINDS.values() if k.trained_over)
+      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a run trained over '
+                       f'another ({" or ".join(over)}).')
     if not config.behavior_workdir:
       raise ValueError(f'{self.config_path} names no behavior_workdir.')
     run = Run(os.path.join(self.path, config.behavior_workdir),
@@ -394,6 +402,11 @@ class Run:
           f'no run ({run.config_path} is missing); restore that run or retrain this one.')
     return run
 
+  def _behavior_of_prior(self) -> Behavior:
+    """The behavior model a prior run was trained over, at its recorded behavior_step."""
+    behavior_step = None if self.config.behavior_step < 0 else self.config.behavior_step
+    return self.behavior_run().load_behavior(behavior_step)
+
   def load_flow(self, step: int | None = None, behavior: Behavior | None = None) -> Flow:
     """The flow prior of this run at `step` (default: the latest).
 
@@ -401,16 +414,15 @@ class Run:
     behavior_step) unless `behavior` is given. On a behavior run, the flow in its flow/ folder
     is loaded over this run's behavior model.
     """
-    if self.trainer == 'behavior':
+    if self._stores_priors('flow'):
       flow_run = self.flow_run()
       if flow_run is None:
         raise FileNotFoundError(f'{self.flow_dir} holds no flow run (train one with '
                                 'configs/flow.py).')
       return flow_run.load_flow(step, behavior or self.load_behavior())
+    self._require('flow')
     config = self.config
-    if behavior is None:
-      behavior_step = None if config.behavior_step < 0 else config.behavior_step
-      behavior = self.behavior_run().load_behavior(behavior_step)
+    behavior = behavior or self._behavior_of_prior()
     flow_def, params, buffers = build.abstract_flow(config, behavior.config.model.width)
     restored, step = self._restore(step, {'params': params, 'buffers': buffers})
     return Flow(self, step, flow_def, restored['params'], restored['buffers'], behavior)
@@ -420,7 +432,7 @@ class Run:
     """The diffusion prior of this run at `step` (default: the latest), as `load_flow`: on a
     diffusion run over its behavior_workdir's model, on a behavior run from its diffusion/
     (labelled: diffusion_labels/)."""
-    if self.trainer == 'behavior':
+    if self._stores_priors('diffusion'):
       run = self.diffusion_run(labelled)
       if run is None:
         where = self.diffusion_labels_dir if labelled else self.diffusion_dir
@@ -428,12 +440,9 @@ class Run:
         raise FileNotFoundError(f'{where} holds no diffusion run (train one with '
                                 f'configs/diffusion.py{flags}).')
       return run.load_diffusion(step, behavior or self.load_behavior())
+    self._require('diffusion')
     config = self.config
-    if config.trainer != 'diffusion':
-      raise ValueError(f'{self.path} holds a {config.trainer!r} run, not a \'diffusion\' run.')
-    if behavior is None:
-      behavior_step = None if config.behavior_step < 0 else config.behavior_step
-      behavior = self.behavior_run().load_behavior(behavior_step)
+    behavior = behavior or self._behavior_of_prior()
     frame = build.behavior_frame(behavior.config, behavior.normalizer)
     prior_def, params, stats = build.abstract_diffusion(config, behavior.config.model.width,
                                                         frame)
@@ -446,10 +455,8 @@ class Run:
   def sampler(self, step: int | None = None) -> Sampler:
     """A Sampler of this run's behavior model, with its flow and diffusion priors when there
     are (a flow or diffusion run: with that prior)."""
-    if self.trainer == 'flow':
-      return self.load_flow(step).sampler()
-    if self.trainer == 'diffusion':
-      return self.load_diffusion(step).sampler()
+    if self.kind.trained_over:  # a prior: its own sampler, over its behavior model
+      return self.load(step).sampler()
     behavior = self.load_behavior(step)
     flow = self.load_flow(behavior=behavior) if self.flow_run() else None
     diffusion = self.load_diffusion(behavior=behavior) if self.diffusion_run() else None

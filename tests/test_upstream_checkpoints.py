@@ -237,8 +237,8 @@ def _check_converted_appearance(path, stdout: str):
   """The appearance run the command wrote: loadable, upstream's crops, and the evaluate.py
   flags it printed match the run as evaluate.py checks them."""
   from bds_jax import convert_upstream  # pylint: disable=g-import-not-at-top
+  from bds_jax import kinds  # pylint: disable=g-import-not-at-top
   from bds_jax import runs  # pylint: disable=g-import-not-at-top
-  from bds_jax.evaluation import appearance as evaluation  # pylint: disable=g-import-not-at-top
   run = runs.Run(str(path))
   loaded = run.load_appearance()
   assert loaded.step == 9 and run.config.data.crop_geometry == 'upstream'
@@ -253,4 +253,4 @@ def _check_converted_appearance(path, stdout: str):
       for p in parents:
         node = node[p]
       node[leaf] = type(node[leaf])(value)
-  evaluation.check_config(given, run.config, run.path)  # evaluate.py would accept the flags
+  kinds.check_given_config(given, run.config, run.path)  # evaluate.py would accept the flags

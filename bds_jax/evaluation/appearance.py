@@ -42,7 +42,6 @@ import numpy as np
 import optax
 from flax import nnx
 
-from bds_jax import errors
 from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import images as images_lib
@@ -58,25 +57,6 @@ log = logging.getLogger(__name__)
 
 NO_INCEPTION = 'no Inception weights given'
 PROBE_BATCH, PROBE_LR = 64, 1e-3
-# Fields that must agree between the config given to evaluate.py and an appearance run's.
-CHECKED_FIELDS = ('trainer', 'model.image_size', 'model.bottleneck_factor', 'model.nf_start',
-                  'model.nf_max', 'model.n_latent_scales', 'model.num_keypoints',
-                  'data.name', 'data.builder_config', 'data.inplane_normalize',
-                  'data.box_factor')
-
-
-def check_config(given, run_config, workdir: str):
-  """Raises a ValueError listing every CHECKED_FIELDS entry where `given` differs from the run."""
-  def get(config, dotted):
-    for part in dotted.split('.'):
-      config = config[part]
-    return config
-  diffs = [f'{f}: given {get(given, f)!r}, the run has {get(run_config, f)!r}'
-           for f in CHECKED_FIELDS if get(given, f) != get(run_config, f)]
-  if diffs:
-    raise errors.ConfigError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
-                     + '\n  '.join(diffs) +
-                     '\nPass the config (and preset/overrides) the run was trained with.')
 
 
 @dataclasses.dataclass(frozen=True)

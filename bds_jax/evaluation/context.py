@@ -16,7 +16,6 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from bds_jax import errors
 from bds_jax import runs
 from bds_jax import sampling
 from bds_jax import sharding
@@ -25,27 +24,6 @@ from bds_jax.data.normalization import Normalizer
 from bds_jax.data.windows import Windows
 
 log = logging.getLogger(__name__)
-
-# Fields that must agree between the config given to evaluate.py and the run's config.
-CHECKED_FIELDS = ('model.variant', 'model.width', 'model.frame', 'model.regressor_widths',
-                  'model.regressor_time_width', 'data.name', 'data.builder_config',
-                  'data.seq_len', 'data.frame_lag')
-
-
-def _get(config, dotted: str):
-  for part in dotted.split('.'):
-    config = config[part]
-  return tuple(config) if isinstance(config, (list, tuple)) else config
-
-
-def check_config(given, run_config, workdir: str):
-  """Raises a ValueError listing every checked field where `given` differs from the run."""
-  diffs = [f'{f}: given {_get(given, f)!r}, the run has {_get(run_config, f)!r}'
-           for f in CHECKED_FIELDS if _get(given, f) != _get(run_config, f)]
-  if diffs:
-    raise errors.ConfigError(f'The --config does not match the run in {workdir} (see its config.json):\n  '
-                     + '\n  '.join(diffs) +
-                     '\nPass the config (and preset/overrides) the run was trained with.')
 
 
 class Context:

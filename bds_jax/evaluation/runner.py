@@ -2,9 +2,10 @@
 
 A suite is an evaluator (`bds_jax.evaluation.common`): `eval_config.suites` names them, and
 each runs with its section of the eval config (`eval_config.<suite>`) and `eval_config.seed`.
-Which suites apply depends on the run's trainer (its config.json): behavior runs get the
-behavior-model suites, appearance runs the `APPEARANCE_SUITES`; a flow run is evaluated
-through the behavior run it belongs to.
+What applies to a run follows its kind (its config.json's trainer; `bds_jax.kinds`): the
+suites (`Kind.eval_suites`), the fields checked against the given --config
+(`Kind.checked_fields`) and the context the suites see (`Kind.eval_context`, one of
+`CONTEXTS`). A prior (flow, diffusion) is evaluated through the behavior run it belongs to.
 """
 
 import logging
@@ -16,6 +17,7 @@ import ml_collections
 import tqdm
 
 from bds_jax import errors
+from bds_jax import kinds
 from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax.evaluation import appearance
@@ -25,15 +27,33 @@ from bds_jax.evaluation import report
 
 log = logging.getLogger(__name__)
 
-APPEARANCE_SUITES = ('appearance',)
-TRAINERS = ('behavior', 'appearance')
+
+def _behavior_context(workdir: str, eval_config, main: bool):
+  """A behavior run's Context (with its priors) and what results.json records of it."""
+  ctx = context.load(workdir, eval_config, eval_config.flow_workdir if main else '')
+  flow = ctx.flow
+  return ctx, {'variant': ctx.config.model.variant, 'step': ctx.behavior.step,
+               'flow': flow.run.path if flow else None,
+               'flow_step': flow.step if flow else None}
+
+
+def _appearance_context(workdir: str, eval_config, main: bool):
+  del main
+  ctx = appearance.load(workdir, eval_config, name=os.path.basename(workdir))
+  return ctx, {'step': ctx.step}
+
+
+# Kind.eval_context -> fn(workdir, eval_config, main run?) -> (the suites' ctx, the run's
+# entries in results.json).
+CONTEXTS = {'behavior': _behavior_context, 'appearance': _appearance_context}
 
 
 def available_suites(eval_config, trainer: str = 'behavior') -> list[str]:
   """The suites eval_config configures (its sections, each one suite's settings) that apply
   to runs of `trainer`, by name."""
-  sections = [k for k, v in eval_config.items() if isinstance(v, ml_collections.ConfigDict)]
-  return [k for k in sections if (k in APPEARANCE_SUITES) == (trainer == 'appearance')]
+  suites = kinds.get(trainer).eval_suites
+  return [k for k, v in eval_config.items()
+          if isinstance(v, ml_collections.ConfigDict) and k in suites]
 
 
 def parse_suites(spec: str, eval_config, trainer: str = 'behavior') -> list[str]:
@@ -48,27 +68,19 @@ def parse_suites(spec: str, eval_config, trainer: str = 'behavior') -> list[str]
   return names
 
 
-def _trainer(run_config, workdir: str) -> str:
-  trainer = run_config.trainer
-  if trainer == 'flow':
-    raise errors.ConfigError(f'{workdir} holds a flow run: evaluate the behavior run it was trained '
-                     'on (its flow/ folder is used automatically, or pass '
-                     '--eval_config.flow_workdir).')
-  if trainer not in TRAINERS:
-    raise errors.ConfigError(f'{workdir} holds a {trainer!r} run; evaluate.py evaluates {TRAINERS}.')
-  return trainer
-
-
-def _check_given_config(config, run_config, workdir: str, trainer: str):
-  given = config.get('trainer')
-  if given != trainer:
-    raise errors.ConfigError(f'The --config is a {given!r} config but {workdir} holds a {trainer!r} '
-                     f'run (see its config.json): pass --config=configs/{trainer}.py[:preset] '
-                     'as the run was trained.')
-  if trainer == 'appearance':
-    appearance.check_config(config, run_config, workdir)
-  else:
-    context.check_config(config, run_config, workdir)
+def _evaluated_kind(run_config, workdir: str) -> kinds.Kind:
+  """The kind of the run in workdir, if evaluate.py evaluates runs of it."""
+  kind = kinds.get(run_config.trainer, f'{workdir} (its config.json)')
+  if kind.eval_context is None and kind.trained_over:
+    raise errors.ConfigError(
+        f'{workdir} holds a {kind.name} run: evaluate the {kind.trained_over} run it was '
+        'trained over (the priors in its folder are used automatically, or pass '
+        '--eval_config.flow_workdir).')
+  if kind.eval_context not in CONTEXTS:
+    evaluated = sorted(k.name for k in kinds.KINDS.values() if k.eval_context in CONTEXTS)
+    raise errors.ConfigError(f'{workdir} holds a {kind.name!r} run; evaluate.py evaluates '
+                             f'{evaluated}.')
+  return kind
 
 
 def run_suite(suite: str, ctx: context.Context, eval_config) -> dict:
@@ -85,10 +97,11 @@ def evaluate(config, eval_config, workdir: str, baseline_workdirs=(),
   """
   main = runs.Run(workdir, eval_config.data_dir or None)
   run_config = runs.read_config(main.path)
-  trainer = _trainer(run_config, main.path)
+  kind = _evaluated_kind(run_config, main.path)
+  trainer = kind.name
   suites = parse_suites(eval_config.suites, eval_config, trainer)
-  _check_given_config(config, run_config, main.path, trainer)
-  if trainer == 'appearance' and eval_config.appearance.get('lpips_weights'):
+  kinds.check_given_config(config, run_config, main.path)
+  if 'appearance' in suites and eval_config.appearance.get('lpips_weights'):
     appearance.lpips_params(eval_config.appearance.lpips_weights)  # a bad file fails here
   results = {'eval_config': eval_config.to_dict(), 'dataset': run_config.data.name,
              'trainer': trainer, 'runs': {}}
@@ -104,15 +117,8 @@ def evaluate(config, eval_config, workdir: str, baseline_workdirs=(),
         raise errors.ConfigError(f'Baseline {wd} was trained on {other.data.name} '
                          f'({other.data.builder_config or "default"}), the main run on '
                          f'{run_config.data.name}: compare runs on the same data.')
-    if trainer == 'appearance':
-      ctx = appearance.load(wd, eval_config, name=os.path.basename(wd))
-      run = {'workdir': wd, 'trainer': trainer, 'step': ctx.step, 'suites': {}, 'seconds': {}}
-    else:
-      ctx = context.load(wd, eval_config, eval_config.flow_workdir if wd == main.path else '')
-      flow = ctx.flow
-      run = {'workdir': wd, 'trainer': trainer, 'variant': ctx.config.model.variant,
-             'step': ctx.behavior.step, 'flow': flow.run.path if flow else None,
-             'flow_step': flow.step if flow else None, 'suites': {}, 'seconds': {}}
+    ctx, entries = CONTEXTS[kind.eval_context](wd, eval_config, wd == main.path)
+    run = {'workdir': wd, 'trainer': trainer, **entries, 'suites': {}, 'seconds': {}}
     name = ctx.name
     while name in results['runs']:
       name += "'"

@@ -76,7 +76,7 @@ class Session:
     self.options = options
     self.run = runs.Run(options.workdir, options.data_dir or None)
     self.sampler = self.run.sampler()  # a prior's run: with that prior
-    if self.run.trainer in ('flow', 'diffusion'):  # ... and its behavior model's data
+    if self.run.kind.trained_over:  # ... and the data of the run it was trained over
       self.run = self.run.behavior_run()
     self.config = self.run.config
     self.out_dir = options.out_dir or os.path.join(self.run.path, outputs.DIR)
