@@ -361,3 +361,27 @@ def test_a_subcommand_registered_from_outside_the_library(run_dir):
     del commands.SUBCOMMANDS['toy']
   with pytest.raises(errors.InputError, match=r"Unknown subcommand 'toy'; choose one of transfer"):
     commands.run('toy', workdir=run_dir)
+
+
+def test_a_converted_upstream_vunet_renders_video(run_dir, appearance_dir, tmp_path):
+  """The authors' appearance network (here random weights in upstream's classes, saved as their
+  ignite checkpoint in PyTorch 1.3's legacy format) converts into a run that renders video."""
+  torch = pytest.importorskip('torch')
+  from bds_jax import convert_upstream  # pylint: disable=g-import-not-at-top
+  from tests import upstream_torch  # pylint: disable=g-import-not-at-top
+  c = runs.Run(appearance_dir).config  # the smoke preset on synthetic_people's part crops
+  m = c.model
+  torch.manual_seed(0)
+  net = upstream_torch.randomize(upstream_torch.VunetAlter(
+      m.image_size, m.bottleneck_factor, c.data.box_factor, 30, m.nf_start, m.nf_max), 3,
+                                 gains=(0.3, 0.7)).eval()
+  path = str(tmp_path / 'reg_ckpt_model_7.pth')
+  torch.save({'model': net.state_dict(), 'optimizer': {}}, path,
+             _use_new_zipfile_serialization=False)
+  converted = convert_upstream.convert_appearance(path, str(tmp_path / 'converted'), c)
+  entry = commands.run('video', **_settings(run_dir, appearance_workdir=converted.path,
+                                            target='test:0', name='converted'))
+  assert entry['appearance_step'] == 7 and entry['appearance_workdir'] == converted.path
+  assert runs.Run(converted.path).config.data.crop_geometry == 'upstream'
+  frames = iio2.mimread(os.path.join(run_dir, 'synthesis', entry['video']))
+  assert len(frames) == entry['frames'] and np.std(frames[-1]) > 5  # a picture, not a blank
