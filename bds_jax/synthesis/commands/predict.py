@@ -62,7 +62,7 @@ def run(s: session.Session, o: Options) -> dict:
                                        jax.random.key(o.seed), prior, label, label_name,
                                        o.guidance)
   entry = outputs.save_figure(s.out_dir, name, 'predict', figure, sampler.fps, o.format,
-                              still=0.99, workdir=s.run.path)
+                              still=0.7, workdir=s.run.path)
   endpoints = f'{name}_endpoints.png'
   futures_figure.draw(os.path.join(s.out_dir, endpoints),
                       obs.poses[::-1][::sampler.frame_lag][::-1], futures,
