@@ -10,6 +10,8 @@ Presets (after the colon):
   smoke   tiny model and data, 30 steps: for tests; well under a minute.
   h36m    the paper's hyperparameters on Human3.6M (tfds_builders/human36m must be built or
           --config.data.manual_dir given).
+  mocap   the paper's hyperparameters on your own motion files: a folder of BVH / joint files,
+          one subfolder per class (--config.data.manual_dir=<folder>; docs/own_mocap.md).
 
 Every field can be overridden, e.g. --config.model.variant=cvae --config.optim.lr=3e-4.
 Values follow the upstream code where paper and code disagree; the paper's value is noted
@@ -18,7 +20,7 @@ Values follow the upstream code where paper and code disagree; the paper's value
 
 import ml_collections
 
-PRESETS = ('demo', 'smoke', 'h36m')
+PRESETS = ('demo', 'smoke', 'h36m', 'mocap')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -32,10 +34,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.seed = 42                       # upstream seed
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = 'synthetic_motion'  # or 'human36m'
+  c.data.name = 'synthetic_motion'  # or 'human36m', 'mocap_folder'
   c.data.builder_config = ''        # TFDS builder config ('' = the builder's default)
   c.data.data_dir = ''              # TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
-  c.data.manual_dir = ''            # raw files for manual-download datasets (Human3.6M)
+  c.data.manual_dir = ''            # raw files for manual-download datasets (Human3.6M), or
+                                    # your own motion files (mocap_folder)
   c.data.prepare = 'auto'           # 'auto': build when missing and possible; 'never'
   c.data.train_split = 'train'
   c.data.eval_split = 'test'
@@ -154,4 +157,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.name = 'human36m'
     c.num_epochs = 39.0             # upstream updates the VAE in epochs 1-39 of 50 only; the
                                     # rest trains logging probes, which evaluate.py does apart
+  elif preset == 'mocap':
+    # Built from the folder on first use (mocap.json in it sets split, frame rate, units...).
+    # Real motion capture like Human3.6M, so the paper's settings; the dataset's size sets the
+    # steps (epochs). A shorter first run, the demo's size: --config.model.width=256
+    # --config.model.regressor_widths=256,256,128 --config.num_steps=5000.
+    c.data.name = 'mocap_folder'
   return c

@@ -65,10 +65,15 @@ def test_pairs_have_another_class_and_cover_them_uniformly():
   assert set(same) == {1, 3} and abs(same[1] / 2000 - 0.5) < 0.05
 
 
-def test_single_class_cannot_pair_and_short_data_is_an_error():
-  w = Windows(_seqset([40], [0]), IDENTITY, 5, 2)
+def test_single_class_pairs_with_any_window_and_short_data_is_an_error():
+  # One class (a user's unlabelled motion, docs/own_mocap.md): no other class to pair with,
+  # so a pair is any window, and training's re-enactment figure still has one.
+  w = Windows(_seqset([40, 30], [0, 0]), IDENTITY, 5, 2)
+  assert w.num_classes == 1
+  pairs = {int(w.item(0, np.random.default_rng(s), paired=True)['paired_seq']) for s in range(20)}
+  assert pairs == {0, 1}
   with pytest.raises(ValueError, match='no window of any other class'):
-    w.item(0, np.random.default_rng(0), paired=True)
+    w.random_other(1, np.random.default_rng(0))  # a class the set does not hold
   with pytest.raises(ValueError, match='long enough for a window of 51 frames'):
     Windows(_seqset([60], [0]), IDENTITY, 50, 2)
 

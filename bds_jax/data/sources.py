@@ -18,6 +18,8 @@ from bds_jax import skeleton
 DATASETS = {
     'synthetic_motion': ('tfds_builders.synthetic_motion', 'behavior', True),
     'human36m': ('tfds_builders.human36m', 'action', False),
+    # A user's own folder of motion files (docs/own_mocap.md): classes from its folders.
+    'mocap_folder': ('tfds_builders.mocap_folder', 'label', False),
     # Images (the appearance model): read through bds_jax/data/images.py, not load_split.
     'synthetic_people': ('tfds_builders.synthetic_people', 'behavior', True),
     'deepfashion': ('tfds_builders.deepfashion', None, False),
@@ -96,6 +98,7 @@ def prepare(builder, name: str, prepare_mode: str = 'auto', manual_dir: str | No
   if prepare_mode not in ('auto', 'never'):
     raise ValueError(f"data.prepare={prepare_mode!r} must be 'auto' or 'never'.")
   if builder.is_prepared():
+    _check_prepared(builder, name, manual_dir)
     return builder
   _, _, self_contained = dataset_info(name)
   if prepare_mode == 'auto' and (self_contained or manual_dir):
@@ -119,6 +122,14 @@ def prepare(builder, name: str, prepare_mode: str = 'auto', manual_dir: str | No
       f'Dataset {name} (version {builder.version}, config {builder.builder_config.name if builder.builder_config else "default"}) '
       f'is not built in data_dir {builder.data_dir_root!s}: {how}, or point '
       f'--config.data.data_dir at the folder that holds it.')
+
+
+def _check_prepared(builder, name: str, manual_dir: str | None):
+  """The builder module's own check of a built dataset against the manual dir given, where it
+  has one (mocap_folder: a dataset built from another folder is refused, not silently used)."""
+  check = getattr(importlib.import_module(dataset_info(name)[0]), 'check_prepared', None)
+  if check is not None:
+    check(builder, manual_dir)
 
 
 def _text_or_value(v):

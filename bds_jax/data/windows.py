@@ -7,8 +7,13 @@ exactly once per epoch. Upstream instead shifted windows that ran past a video's
 its last frames, over-sampling every video's ending; we do not.
 
 Each window can carry a paired window of a *different* class (behavior/action), drawn
-uniformly over all windows of the other classes, for transfer.
+uniformly over all windows of the other classes, for transfer. A set whose windows are all of
+one class (a user's unlabelled motion, docs/own_mocap.md) has no other class: there the pair
+is drawn over all its windows, so training and its re-enactment figure still run (the suites
+that need classes say so instead).
 """
+
+import logging
 
 import numpy as np
 
@@ -16,6 +21,8 @@ from bds_jax import errors
 
 from bds_jax.data.normalization import Normalizer
 from bds_jax.data.sources import SequenceSet
+
+log = logging.getLogger(__name__)
 
 
 class Windows:
@@ -43,8 +50,13 @@ class Windows:
     # For pairing: per class, the cumulative window counts of sequences of other classes / of
     # the same class, so pairs are drawn uniformly over windows.
     self._other, self._same = {}, {}
+    self.num_classes = len(np.unique(self.labels[counts > 0]))
+    if self.num_classes == 1:
+      log.info('%s/%s: every window is of one class: transfer pairs are drawn from all '
+               'windows.', seqs.name, seqs.split)
     for label in np.unique(self.labels):
-      for table, mask in ((self._other, self.labels != label), (self._same, self.labels == label)):
+      other = self.labels != label if self.num_classes > 1 else np.ones(len(counts), bool)
+      for table, mask in ((self._other, other), (self._same, self.labels == label)):
         seqs = np.flatnonzero(mask & (counts > 0))
         if len(seqs):
           table[int(label)] = (seqs, np.cumsum(counts[seqs]))

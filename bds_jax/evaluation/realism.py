@@ -19,6 +19,9 @@ start posture is drawn from a window of that half too, so no sequence feeds both
 not split by subject: sequences share no frames, which is all the held-out score needs, and
 Human3.6M's test split has only two subjects (S9, S11), which would make the split one fixed
 pair and mix cross-subject generalisation into the realism score.
+
+On data of one class (a user's unlabelled motion, docs/own_mocap.md) there is no other class
+to take a transfer's start posture from: it is taken from any window of the same half.
 """
 
 import jax
@@ -72,9 +75,9 @@ def draw(counts, labels, num: int, seed: int) -> dict:
   """`num` windows, half from each half of `split_sequences`, each with a transfer pair.
 
   Returns int arrays of length num, TRAIN rows first: 'half', 'seq', 'start' (the window) and
-  'paired_seq', 'paired_start' (a window of another class from the same half). Within a half,
-  windows are uniform over its windows (without replacement when possible), pairs uniform over
-  its windows of other classes.
+  'paired_seq', 'paired_start' (a window of another class from the same half; of any class
+  when the data has one). Within a half, windows are uniform over its windows (without
+  replacement when possible), pairs uniform over its windows of other classes.
   """
   counts, labels = np.asarray(counts), np.asarray(labels)
   half = split_sequences(counts, labels, seed)
@@ -82,6 +85,7 @@ def draw(counts, labels, num: int, seed: int) -> dict:
     raise ValueError(f'Realism needs at least 2 windows ({num} asked) from at least two test '
                      f'sequences with a window ({int((half >= 0).sum())} here).')
   rng = np.random.default_rng((seed, 1))  # a stream apart from the split's
+  one_class = len(np.unique(labels[counts > 0])) == 1
   out = {k: [] for k in ('half', 'seq', 'start', 'paired_seq', 'paired_start')}
   for h, n in ((TRAIN, num // 2), (HELDOUT, num - num // 2)):
     seqs = np.flatnonzero(half == h)
@@ -90,7 +94,7 @@ def draw(counts, labels, num: int, seed: int) -> dict:
     paired_seq, paired_start = np.zeros(n, np.int64), np.zeros(n, np.int64)
     for label in np.unique(labels[seq]):
       rows = np.flatnonzero(labels[seq] == label)
-      others = seqs[labels[seqs] != label]
+      others = seqs if one_class else seqs[labels[seqs] != label]
       if not len(others):
         raise ValueError(f'Cannot pair class {label} for transfer: one half of the realism '
                          'split holds no window of another class (too few test sequences).')

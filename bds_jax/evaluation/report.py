@@ -86,6 +86,12 @@ def _dataset_note(dataset: str) -> str:
 
 def transfer_table(results: dict, dataset: str) -> str:
   """Paper Table 1 layout: one row per evaluated run, then the paper's rows."""
+  skipped = [f'- {name}: skipped ({r["skipped"]}).' for name, r in results.items()
+             if 'skipped' in r]
+  results = {name: r for name, r in results.items() if 'skipped' not in r}
+  if not results:  # data without classes (docs/own_mocap.md)
+    return '\n'.join([f'## Behavior transfer (paper Table 1){_dataset_note(dataset)}', '']
+                     + skipped) + '\n'
   ts = next(iter(results.values()))['T']
   head = ' | '.join(f'T={t} RE | T={t} TDE' for t in ts)
   lines = [f'## Behavior transfer (paper Table 1){_dataset_note(dataset)}',
@@ -124,7 +130,7 @@ def transfer_table(results: dict, dataset: str) -> str:
     lines.append(f'- {name}: same-class reference d_β = '
                  f'{_f(r["d_beta_same_class_reference"]["mean"])}; chance accuracy '
                  f'{_f(r["chance_acc"])}; {r["num_pairs"]} test pairs.')
-  return '\n'.join(lines) + '\n'
+  return '\n'.join(lines + skipped) + '\n'
 
 
 def realism_table(results: dict, dataset: str) -> str:

@@ -17,7 +17,12 @@ Reported (ours, then the paper-comparable variant where upstream differs):
 - d_beta: ||mu(x_s) - mu(transfer)|| with the transfer decoded from a posterior sample (from mu
   for the deterministic cae); its same-class reference ||mu(x_s) - mu(x_rel)||; and upstream's
   per-batch-of-64 statistic.
+
+Transfer and the probes need classes: on data with fewer than two classes in a split (a user's
+unlabelled motion, docs/own_mocap.md) the suite reports `skipped` and why, instead of metrics.
 """
+
+import logging
 
 import jax.numpy as jnp
 import numpy as np
@@ -27,6 +32,8 @@ from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
 from bds_jax.models import build as model_build
+
+log = logging.getLogger(__name__)
 
 
 def t_values(seq_len: int) -> tuple[int, ...]:
@@ -41,6 +48,20 @@ def body_frame_targets(frame, windows, k: int) -> np.ndarray:
   return np.asarray(frame.encode(x[:, k], frame.frame_of(x[:, 0])))
 
 
+def missing_classes(ctx: Context) -> str | None:
+  """Why the suite cannot run on ctx's data (a split whose windows are all of one class), or
+  None."""
+  for w in (ctx.train, ctx.test):
+    if w.num_classes < 2:
+      names = w.seqs.label_names
+      one = names[int(w.labels[w.counts > 0][0])] if len(names) else '?'
+      return (f'needs at least two classes (it pairs windows of different classes and probes '
+              f'the code for the class), but every window of {w.seqs.name}/{w.seqs.split} is of '
+              f'class {one!r}; for your own motion, put each class\'s files in a folder of its '
+              'own (docs/own_mocap.md)')
+  return None
+
+
 def _re(mu_train, train_targets, mu, test_targets, seed: int, steps: int):
   """(held-out RE, upstream's same-data RE) of one kind of target."""
   held_out = probes.posture_regression_error(mu_train, train_targets, mu, test_targets,
@@ -53,6 +74,11 @@ def _re(mu_train, train_targets, mu, test_targets, seed: int, steps: int):
 def run(ctx: Context, *, seed: int, num_windows: int, train_windows: int, probe_steps: int,
         classifier_steps: int):
   """Yields the Table 1 metrics of `num_windows` test transfer pairs (see the module doc)."""
+  why = missing_classes(ctx)
+  if why:
+    log.warning('transfer suite skipped: it %s.', why)
+    yield 'skipped', f'the transfer suite {why}'
+    return
   test = fixed_windows(ctx.test, num_windows, seed, paired=True, related=True)
   train = fixed_windows(ctx.train, train_windows, seed + 1, paired=False)
   xs = test['poses']  # (N, T + 1, D) normalised
