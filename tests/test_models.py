@@ -60,6 +60,18 @@ def test_behavior_model_shapes_and_gradients(impl):
   _grads_all_nonzero(jax.grad(loss)(nnx.to_pure_dict(params)))
 
 
+def test_displacement_encoder_cannot_see_the_start_posture():
+  x = jax.random.normal(jax.random.key(0), (B, T, D))
+  offset = jax.random.normal(jax.random.key(1), (B, 1, D))  # another start posture, same motion
+  moved = BehaviorModel(D, H, nnx.Rngs(0), encoder_input='displacement')
+  np.testing.assert_allclose(moved.posterior(x + offset)[0], moved.posterior(x)[0], rtol=1e-5,
+                             atol=1e-5)
+  paper = BehaviorModel(D, H, nnx.Rngs(0))  # the paper's encoder reads the poses themselves
+  assert not np.allclose(paper.posterior(x + offset)[0], paper.posterior(x)[0], atol=1e-3)
+  with pytest.raises(ValueError, match="encoder_input='velocity' is not one of"):
+    BehaviorModel(D, H, nnx.Rngs(0), encoder_input='velocity')
+
+
 def test_posterior_sample_vs_mean():
   model = BehaviorModel(D, H, nnx.Rngs(0))
   x = jax.random.normal(jax.random.key(0), (B, T, D))

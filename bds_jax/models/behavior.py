@@ -79,8 +79,12 @@ class BehaviorModel(nnx.Module):
 
   def __init__(self, pose_dim: int, width: int, rngs: nnx.Rngs, lstm_impl: str = 'fused',
                compute_dtype: str = 'float32',
-               body_frame: body_frame_lib.BodyFrame | None = None):
+               body_frame: body_frame_lib.BodyFrame | None = None,
+               encoder_input: str = 'poses'):
     _lstm_fns(lstm_impl)  # validate early
+    if encoder_input not in ENCODER_INPUTS:
+      raise ValueError(f'model.encoder_input={encoder_input!r} is not one of {ENCODER_INPUTS}.')
+    self.encoder_input = encoder_input
     dtype = precision.resolve(compute_dtype)
     self.encoder = Encoder(pose_dim, width, rngs, lstm_impl, dtype)
     self.decoder = Decoder(pose_dim, width, rngs, lstm_impl, dtype)
@@ -93,6 +97,8 @@ class BehaviorModel(nnx.Module):
     _check_poses(x, self.pose_dim, 'behavior sequence')
     if self.body_frame is not None:
       x = self.body_frame.encode(x, self.body_frame.frame_of(x[:, 0]))
+    if self.encoder_input == 'displacement':
+      x = x - x[:, :1]
     return self.encoder(x)
 
   def decode(self, z, start, steps: int):
@@ -114,6 +120,9 @@ class BehaviorModel(nnx.Module):
     z = mu if key is None else sample_posterior(key, mu, logstd)
     start = x[:, 0] if start is None else start
     return self.decode(z, start, x.shape[1]), mu, logstd
+
+
+ENCODER_INPUTS = ('poses', 'displacement')
 
 
 def sample_posterior(key, mu, logstd):

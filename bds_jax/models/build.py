@@ -41,7 +41,8 @@ def create_models(config, key, normalizer=None) -> tuple[BehaviorModel, PostureR
   m = config.model
   model = BehaviorModel(skeleton.POSE_DIM, m.width, rngs, lstm_impl=m.lstm_impl,
                         compute_dtype=m.compute_dtype,
-                        body_frame=behavior_frame(config, normalizer))
+                        body_frame=behavior_frame(config, normalizer),
+                        encoder_input=config.model.get('encoder_input', 'poses'))
   reg = PostureRegressor(m.width, skeleton.POSE_DIM, config.data.seq_len,
                          tuple(m.regressor_widths), m.regressor_time_width, rngs,
                          compute_dtype=m.compute_dtype)
