@@ -25,14 +25,12 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import upstream_torch_appearance as torch_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.models import vgg  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.train import appearance_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-from configs import appearance  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_integer('size', 256, 'Image size (paper, H3.6M: 256; a multiple of 16).')
 flags.DEFINE_integer('batch', 12, 'Batch size (paper: 12).')
@@ -46,32 +44,8 @@ flags.DEFINE_bool('eigen_convolutions', True, 'As train.py does for appearance r
 FLAGS = flags.FLAGS
 
 
-def conv_gflops(batch: int, size: int, channels: int, dtype, repeats: int = 5) -> float:
-  """The rate of one 3x3 same-padded NHWC convolution, channels -> channels."""
-  key = jax.random.key(0)
-  x = jax.random.normal(key, (batch, size, size, channels), dtype)
-  w = jax.random.normal(key, (3, 3, channels, channels), dtype)
-  conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
-      x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
-  t = common.median_seconds(conv, x, w, repeats=repeats)
-  return 2 * batch * size * size * channels * channels * 9 / t / 1e9
-
-
-def make_batch(batch: int, size: int) -> dict:
-  rng = np.random.default_rng(0)
-  image = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
-  return {'image': image, 'appearance': image,  # H3.6M: the appearance input is the image
-          'stickman': np.where(rng.uniform(size=image.shape) > 0.9, 1.0, -1.0).astype(
-              np.float32),
-          'appearance_keypoints': rng.uniform(size=(batch, 17, 2)).astype(np.float32)}
-
-
 def jax_row(dtype: str, vgg_weights, batch: dict):
-  cfg = appearance.get_config('h36m')
-  cfg.model.image_size = FLAGS.size
-  cfg.data.batch_size = FLAGS.batch
-  cfg.model.compute_dtype = dtype
-  cfg.loss.adversary_clamp = 1.2  # upstream's; a speed benchmark needs no chance level
+  cfg = common.appearance_config(FLAGS.size, FLAGS.batch, dtype)
   setup, state = appearance_step.build(cfg, num_frames=100_000)
   step_fn = functools.partial(appearance_step.train_step, setup)
   batch = jax.device_put(batch)
@@ -91,13 +65,13 @@ def main(argv):
   print(f'XLA_FLAGS: {os.environ.get("XLA_FLAGS", "")!r}')
   print(f'shapes: batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, H3.6M settings (image '
         'appearance input, bottleneck factor 2, VGG19 perceptual loss, 5 regressor steps)')
-  rates = {d: (common.matmul_gflops(dtype=d), conv_gflops(FLAGS.batch, 64, 128, d))
+  rates = {d: (common.matmul_gflops(dtype=d), common.conv_gflops(FLAGS.batch, 64, 128, d))
            for d in FLAGS.dtypes}
   for d, (mm, cv) in rates.items():
     print(f'same-run ceilings, {d}: 4096^2 matmul {mm:.0f} GFLOP/s, 3x3 conv 128->128 at '
           f'64x64 {cv:.0f} GFLOP/s')
   vgg_weights = jax.device_put(vgg.convert_arrays(vgg.random_arrays(0)))
-  batch = make_batch(FLAGS.batch, FLAGS.size)
+  batch = common.appearance_batch(FLAGS.batch, FLAGS.size)
   rows = []
   for dtype in FLAGS.dtypes:
     sec, flops = jax_row(dtype, vgg_weights, batch)

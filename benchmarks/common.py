@@ -1,9 +1,10 @@
-"""Timing and FLOP-counting helpers shared by the benchmark scripts."""
+"""Timing and FLOP-counting helpers, and the model setups, shared by the benchmark scripts."""
 
 import contextlib
 import functools
 import platform
 import time
+import types
 
 import jax
 import jax.numpy as jnp
@@ -66,12 +67,72 @@ def unrolled_scans():
     jax.lax.scan = original
 
 
-def xla_flops(fn, *args) -> float:
-  """FLOPs of fn(*args) by XLA's cost analysis, with all scans unrolled."""
+def xla_flops(fn, *args, compiled: bool = True) -> float:
+  """FLOPs of fn(*args) by XLA's cost analysis, with all scans unrolled.
+
+  compiled=False reads the same analysis off the unrolled HLO before XLA optimises it: no
+  compile (seconds instead of minutes for a long scan), the same matmul and convolution
+  counts, elementwise work counted slightly differently (behavior step at the paper's shapes:
+  173.3 against 173.5 GFLOP; at the smoke preset's width 32, 6% lower).
+  """
   # A fresh function object: JAX caches traces per function, and the unrolled trace must not
   # be reused by a later jax.jit(fn) that is timed.
   with unrolled_scans():
-    cost = jax.jit(lambda *a: fn(*a)).lower(*args).compile().cost_analysis()
+    lowered = jax.jit(lambda *a: fn(*a)).lower(*args)
+    cost = lowered.compile().cost_analysis() if compiled else lowered.cost_analysis()
   if isinstance(cost, (list, tuple)):
     cost = cost[0]
   return float(cost['flops'])
+
+
+def conv_gflops(batch: int, size: int, channels: int, dtype, repeats: int = 5) -> float:
+  """The rate of one 3x3 same-padded NHWC convolution, channels -> channels."""
+  # NumPy operands: an eager jax.random.normal compiles a program per shape (seconds on a CPU).
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((batch, size, size, channels), np.float32), dtype)
+  w = jnp.asarray(rng.standard_normal((3, 3, channels, channels), np.float32), dtype)
+  conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
+      x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  t = median_seconds(conv, x, w, repeats=repeats)
+  return 2 * batch * size * size * channels * channels * 9 / t / 1e9
+
+
+def appearance_config(size: int, batch: int, dtype: str):
+  """The paper's H3.6M appearance config (configs/appearance.py:h36m) at `size` px."""
+  from configs import appearance  # pylint: disable=g-import-not-at-top
+  cfg = appearance.get_config('h36m')
+  cfg.model.image_size = size
+  cfg.data.batch_size = batch
+  cfg.model.compute_dtype = dtype
+  cfg.loss.adversary_clamp = 1.2  # upstream's; a speed benchmark needs no chance level
+  return cfg
+
+
+def appearance_batch(batch: int, size: int) -> dict:
+  """A random appearance training batch (H3.6M: the appearance input is the image)."""
+  rng = np.random.default_rng(0)
+  image = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+  return {'image': image, 'appearance': image,  # H3.6M: the appearance input is the image
+          'stickman': np.where(rng.uniform(size=image.shape) > 0.9, 1.0, -1.0).astype(
+              np.float32),
+          'appearance_keypoints': rng.uniform(size=(batch, 17, 2)).astype(np.float32),
+          'person_mask': (rng.uniform(size=(batch, size, size, 1)) > 0.5).astype(np.float32)}
+
+
+def sampling_models(bcfg, fcfg, dcfg, code: int) -> types.SimpleNamespace:
+  """Random-weight behavior model (width = code), flow and diffusion prior, split for
+  bds_jax.sampling: the time of sampling does not depend on the weights. dcfg.model.num_labels
+  must be resolved (0: observation-only)."""
+  from bds_jax.models import build  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  bcfg.model.width = code
+  bcfg.model.frame = 'world'  # the body frame needs a run's normalizer; same cost
+  vae, _ = build.create_models(bcfg, jax.random.key(0))
+  model_def, vae_params = nnx.split(vae)
+  flow_def, flow_params, flow_buffers = build.split_flow(build.create_flow(fcfg, code))
+  prior_def, prior_params, prior_stats = build.split_diffusion(
+      build.create_diffusion(dcfg, code, None))
+  return types.SimpleNamespace(
+      model_def=model_def, vae_params=vae_params, flow_def=flow_def, flow_params=flow_params,
+      flow_buffers=flow_buffers, prior_def=prior_def, prior_params=prior_params,
+      prior_stats=prior_stats)

@@ -21,12 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from flax import nnx  # pylint: disable=g-import-not-at-top,wrong-import-position
-
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax import sampling  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax import skeleton  # pylint: disable=g-import-not-at-top,wrong-import-position
-from bds_jax.models import build  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import behavior  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import diffusion  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import flow  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -43,17 +40,13 @@ def main(argv):
   del argv
   b, k = FLAGS.batch, FLAGS.k
   bcfg = behavior.get_config('demo')
-  bcfg.model.width = FLAGS.code
-  bcfg.model.frame = 'world'  # the body frame needs a run's normalizer; same cost
-  vae, _ = build.create_models(bcfg, jax.random.key(0))
-  model_def, vae_params = nnx.split(vae)
-  flow_def, flow_params, flow_buffers = build.split_flow(
-      build.create_flow(flow.get_config('demo'), FLAGS.code))
   dcfg = diffusion.get_config('demo')
   dcfg.model.use_labels = True  # the guided row needs the action-conditioned model
   dcfg.model.num_labels = FLAGS.num_labels
-  prior_def, prior_params, prior_stats = build.split_diffusion(
-      build.create_diffusion(dcfg, FLAGS.code, None))
+  m = common.sampling_models(bcfg, flow.get_config('demo'), dcfg, FLAGS.code)
+  model_def, vae_params = m.model_def, m.vae_params
+  flow_def, flow_params, flow_buffers = m.flow_def, m.flow_params, m.flow_buffers
+  prior_def, prior_params, prior_stats = m.prior_def, m.prior_params, m.prior_stats
   steps = bcfg.data.seq_len
   obs = jax.random.normal(jax.random.key(1), (b, dcfg.data.observed, skeleton.POSE_DIM))
   start = jnp.repeat(obs[:, -1], k, axis=0)

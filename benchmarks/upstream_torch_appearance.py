@@ -176,23 +176,25 @@ if torch is not None:
 
 
 def time_step(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int = 5,
-              bf16: bool = False, bottleneck_factor: int = 2) -> float:
-  """Median seconds per upstream-equivalent train step (bf16: CPU autocast to bfloat16)."""
+              bf16: bool = False, bottleneck_factor: int = 2, device: str = 'cpu') -> float:
+  """Median seconds per upstream-equivalent train step on torch `device` (e.g. 'cuda'; bf16:
+  autocast to bfloat16 on that device)."""
   torch.manual_seed(0)
-  net, vgg = Net(size, bottleneck_factor), VGG()
+  net, vgg = Net(size, bottleneck_factor).to(device), VGG().to(device)
   bottleneck = size // 2**(len(net.ch) - 1)
-  reg = Regressor([bottleneck * 2**(net.n_latent - 1 - i) for i in range(net.n_latent)][::-1])
+  reg = Regressor([bottleneck * 2**(net.n_latent - 1 - i)
+                   for i in range(net.n_latent)][::-1]).to(device)
   opt = torch.optim.Adam(net.parameters(), 5e-4, betas=(0.5, 0.9))
   reg_opt = torch.optim.Adam(reg.parameters(), 1e-3)
-  image = torch.rand(batch, 3, size, size) * 2 - 1
-  stickman = torch.rand(batch, 3, size, size) * 2 - 1
+  image = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
+  stickman = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
   others = [torch.roll(image, i, 0) for i in range(reg_steps)]  # the per-sample stack
-  keypoints = torch.rand(batch, 34)
+  keypoints = torch.rand(batch, 34).to(device)
   gamma = 0.0
 
   def step():
     nonlocal gamma
-    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
       for other in others:
         with torch.no_grad():
           means = net.encode(other)[0]
@@ -216,7 +218,14 @@ def time_step(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int =
   step()  # warm-up
   times = []
   for _ in range(steps):
+    _synchronize(device)
     start = time.perf_counter()
     step()
+    _synchronize(device)
     times.append(time.perf_counter() - start)
   return float(np.median(times))
+
+
+def _synchronize(device: str):
+  if str(device).startswith('cuda'):
+    torch.cuda.synchronize(device)

@@ -70,19 +70,19 @@ if torch is not None:
       self.frames = frames
 
     def forward(self, mu, t):
-      c = torch.zeros(mu.shape[0], self.frames)
+      c = torch.zeros(mu.shape[0], self.frames, device=mu.device)
       c[:, t] = 1.0
       return self.head(torch.cat([self.code(mu), self.time(c)], -1))
 
 
 def time_step(width: int = 1024, batch: int = 64, frames: int = 50, dim: int = 51,
-              steps: int = 5, regressor_steps: int = 5) -> float:
-  """Median seconds per upstream-equivalent train step."""
+              steps: int = 5, regressor_steps: int = 5, device: str = 'cpu') -> float:
+  """Median seconds per upstream-equivalent train step (on torch `device`, e.g. 'cuda')."""
   torch.manual_seed(0)
-  net, reg = _Net(dim, width), _Regressor(width, dim, frames)
+  net, reg = _Net(dim, width).to(device), _Regressor(width, dim, frames).to(device)
   opt, reg_opt = torch.optim.Adam(net.parameters(), 1e-4), torch.optim.Adam(reg.parameters(), 1e-4)
-  x = torch.randn(batch, frames + 1, dim)
-  paired = torch.randn(batch, frames + 1, dim)
+  x = torch.randn(batch, frames + 1, dim).to(device)
+  paired = torch.randn(batch, frames + 1, dim).to(device)
   gamma = 0.0
 
   def step():
@@ -109,7 +109,14 @@ def time_step(width: int = 1024, batch: int = 64, frames: int = 50, dim: int = 5
   step()  # warm-up
   times = []
   for _ in range(steps):
+    _synchronize(device)
     start = time.perf_counter()
     step()
+    _synchronize(device)
     times.append(time.perf_counter() - start)
   return float(np.median(times))
+
+
+def _synchronize(device: str):
+  if str(device).startswith('cuda'):
+    torch.cuda.synchronize(device)
