@@ -63,7 +63,7 @@ from bds_jax import imaging
 from bds_jax import kinds
 from bds_jax import runs
 from bds_jax import skeleton
-from bds_jax.data import images
+from bds_jax.data import datasets
 from bds_jax.data import sources
 from bds_jax.data.normalization import Normalizer
 from bds_jax.models import build
@@ -283,7 +283,7 @@ def convert_appearance(vunet_path: str, out: str, config=None,
   reg_params = nnx.to_pure_dict(nnx.state(reg))
   if rsd is not None:
     # Upstream's Human3.6M keypoints are its 17 joints in its order; ours are reordered.
-    same = images.IMAGE_DATASETS.get(config.data.name) is not imaging.H36M_17
+    same = datasets.get(config.data.name).keypoints is not imaging.H36M_17
     order = None if same else skeleton.UPSTREAM_TO_OURS
     reg_params = mapping.fill(reg_params, vunet_mapping.regressor_arrays(
         rsd, reg_params, order, regressor_path), f'adversary from {regressor_path}')

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from bds_jax import skeleton
+from bds_jax.data import datasets
 from bds_jax.data import images
 from bds_jax.h36m import cameras as cameras_lib
 from tfds_builders import human36m_frames
@@ -130,7 +131,7 @@ def test_frames_feed_17_joint_pairs_of_one_subject(built):
       keypoints=np.stack([source[i]['keypoints_2d'] for i in range(len(source))]),
       subjects=np.zeros(len(source), np.int32), subject_names=('S1',),
       sequences=np.array(['s'] * len(source)), frames=np.arange(len(source)), extras={},
-      name='human36m_frames', split='train', layout=images.IMAGE_DATASETS['human36m_frames'])
+      name='human36m_frames', split='train', layout=datasets.get('human36m_frames').keypoints)
   item = ims.item(0, 3)
   assert item['keypoints'].shape == (17, 2) and item['image'].shape == (32, 32, 3)
   assert item['stickman'].max() > -1  # something is drawn

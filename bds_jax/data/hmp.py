@@ -30,6 +30,7 @@ import logging
 import numpy as np
 
 from bds_jax import skeleton
+from bds_jax.data import datasets
 from bds_jax.data.sources import SequenceSet
 from bds_jax.h36m import actions as h36m_actions
 
@@ -145,7 +146,7 @@ def _h36m_names(seqs: SequenceSet, i: int) -> tuple[str, str]:
 def h36m_protocol_sequences(seqs: SequenceSet) -> np.ndarray:
   """Indices of the sequences the protocol uses: all but S11 "Directions" on Human3.6M."""
   keep = np.ones(len(seqs), bool)
-  if seqs.name != 'human36m':
+  if not datasets.follows_hmp_protocol(seqs.name):
     return np.flatnonzero(keep)
   for i in range(len(seqs)):
     if _h36m_names(seqs, i) != H36M_DROPPED:
@@ -165,7 +166,7 @@ def _check_h36m_counts(seqs: SequenceSet, kept: np.ndarray, windows_per_seq: dic
   """On the full H36M test split, the protocol's 59 sequences and 5,168 windows, or a ValueError."""
   pairs = {_h36m_names(seqs, i) for i in range(len(seqs))}
   full = {(s, a) for s in H36M_TEST_SUBJECTS for a in h36m_actions.ACTIONS}
-  if seqs.name != 'human36m' or pairs != full:
+  if not datasets.follows_hmp_protocol(seqs.name) or pairs != full:
     return  # Synthetic data, another split or a partial one: nothing to compare with.
   got = {s: 0 for s in H36M_TEST_SUBJECTS}
   for i in kept:

@@ -9,7 +9,7 @@ One item (`ImageSet.item`) is a pair of frames of the same person:
   stickman      (S, S, 3)  its stickman (bds_jax.imaging.draw_stickman of its 2D keypoints)
   keypoints     (J, 2)     its 2D keypoints / S, in [0, 1]; J = 17 (synthetic_people,
                            human36m_frames) or 18 (deepfashion, market1501), in the dataset's
-                           layout (IMAGE_DATASETS, bds_jax/imaging/layouts.py); missing joints
+                           layout (its DatasetSpec's `keypoints`, bds_jax/imaging/layouts.py); missing joints
                            are negative
   appearance    the encoder's training input: the target's own image (3 channels; upstream)
                 or its 10 in-plane part crops (30 channels at S / 2^box_factor) when
@@ -30,7 +30,7 @@ weights ∝ 1/#frames of the person); sampling='epoch' instead visits every fram
 in a fresh shuffled order. Draws are seeded per element index, and the index range is sharded
 over processes, so the grain iterator's state is a position and resume is exact.
 
-Image datasets have their own registry (`IMAGE_DATASETS`: name -> 2D keypoint layout): they
+Image datasets are the DatasetSpecs with a 2D keypoint layout (`bds_jax.data.datasets`): they
 share the TFDS plumbing of `bds_jax.data.sources` (builders, building on first use or from
 `data.manual_dir`) but not its pose-sequence view. A dataset's people are its `subject` labels,
 on synthetic_people its (subject, outfit_seed) pairs (a subject wears a new outfit in every
@@ -45,30 +45,24 @@ import functools
 import grain
 import numpy as np
 
+from bds_jax import errors
 from bds_jax import imaging
+from bds_jax.data import datasets
 from bds_jax.data import pipeline
 from bds_jax.data import sources
 
-# name -> the layout of its 2D keypoints (stickmen, part crops, the adversary's targets).
-IMAGE_DATASETS = {
-    'synthetic_people': imaging.H36M_17,
-    'human36m_frames': imaging.H36M_17,
-    'deepfashion': imaging.DEEPFASHION,
-    'market1501': imaging.MARKET,
-}
-# Pose datasets whose images are another builder.
-IMAGES_OF = {'human36m': 'human36m_frames'}
 SAMPLING = ('pid', 'epoch')
 APPEARANCE_SOURCES = ('self', 'other')
 
 
-def check_dataset(name: str):
-  if name in IMAGE_DATASETS:
-    return
-  hint = (f' Its video frames are the image dataset {IMAGES_OF[name]!r}.'
-          if name in IMAGES_OF else '')
-  raise ValueError(f'data.name={name!r} is not an image dataset; choose one of '
-                   f'{sorted(IMAGE_DATASETS)}.{hint}')
+def check_dataset(name: str) -> datasets.DatasetSpec:
+  spec = datasets.get(name)
+  if spec.is_images:
+    return spec
+  hint = (f' Its video frames are the image dataset {spec.image_dataset!r}.'
+          if spec.image_dataset else '')
+  raise errors.ConfigError(f'data.name={name!r} is not an image dataset; choose one of '
+                           f'{datasets.image_datasets()}.{hint}')
 
 
 def to_unit_range(image) -> np.ndarray:
@@ -216,7 +210,7 @@ def load_split(data_config, split: str) -> ImageSet:
       inplane=bool(d.inplane_normalize), box_factor=int(d.box_factor),
       appearance_source=d.appearance_source, crop_geometry=d.get('crop_geometry', 'ours'),
       name=d.name, split=split,
-      layout=IMAGE_DATASETS[d.name], persons=persons)
+      layout=datasets.get(d.name).keypoints, persons=persons)
 
 
 def _train_item(images: ImageSet, sampling: str, element, rng):

@@ -13,20 +13,7 @@ import numpy as np
 
 from bds_jax import errors
 from bds_jax import skeleton
-
-# name -> (builder module, label feature, builds without user files)
-DATASETS = {
-    'synthetic_motion': ('tfds_builders.synthetic_motion', 'behavior', True),
-    'human36m': ('tfds_builders.human36m', 'action', False),
-    # A user's own folder of motion files (docs/own_mocap.md): classes from its folders.
-    'mocap_folder': ('tfds_builders.mocap_folder', 'label', False),
-    # Images (the appearance model): read through bds_jax/data/images.py, not load_split.
-    'synthetic_people': ('tfds_builders.synthetic_people', 'behavior', True),
-    'deepfashion': ('tfds_builders.deepfashion', None, False),
-    'market1501': ('tfds_builders.market1501', None, False),
-    'human36m_frames': ('tfds_builders.human36m_frames', None, False),
-}
-
+from bds_jax.data import datasets
 
 @dataclasses.dataclass
 class SequenceSet:
@@ -66,16 +53,9 @@ class SequenceSet:
                    * skeleton.FPS).astype(np.int64)
 
 
-def dataset_info(name: str) -> tuple[str, str, bool]:
-  if name not in DATASETS:
-    raise ValueError(f'data.name={name!r} is not a known dataset; choose one of {sorted(DATASETS)}.')
-  return DATASETS[name]
-
-
 def get_builder(name: str, data_dir: str | None, builder_config: str | None = None):
   """Instantiates the TFDS builder of dataset `name` (array_record format)."""
-  module, _, _ = dataset_info(name)
-  builder_cls = importlib.import_module(module).Builder
+  builder_cls = importlib.import_module(datasets.get(name).builder).Builder
   kwargs = {'file_format': 'array_record'}
   if data_dir:
     kwargs['data_dir'] = os.path.expanduser(data_dir)
@@ -100,7 +80,7 @@ def prepare(builder, name: str, prepare_mode: str = 'auto', manual_dir: str | No
   if builder.is_prepared():
     _check_prepared(builder, name, manual_dir)
     return builder
-  _, _, self_contained = dataset_info(name)
+  self_contained = datasets.get(name).self_contained
   if prepare_mode == 'auto' and (self_contained or manual_dir):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     download_config = None
@@ -127,7 +107,7 @@ def prepare(builder, name: str, prepare_mode: str = 'auto', manual_dir: str | No
 def _check_prepared(builder, name: str, manual_dir: str | None):
   """The builder module's own check of a built dataset against the manual dir given, where it
   has one (mocap_folder: a dataset built from another folder is refused, not silently used)."""
-  check = getattr(importlib.import_module(dataset_info(name)[0]), 'check_prepared', None)
+  check = getattr(importlib.import_module(datasets.get(name).builder), 'check_prepared', None)
   if check is not None:
     check(builder, manual_dir)
 
@@ -159,7 +139,7 @@ def read_records(builder, name: str, split: str, transform=lambda r: r):
 
 def load_split(builder, name: str, split: str) -> SequenceSet:
   """Reads every sequence of `split` into memory."""
-  _, label_key, _ = dataset_info(name)
+  label_key = datasets.get(name).label_feature
   features = builder.info.features
   _, records = read_records(builder, name, split)
   poses = [skeleton.check_poses(r['poses'], f'{name}/{split} example {i} poses')

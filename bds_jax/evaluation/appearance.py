@@ -44,6 +44,7 @@ from flax import nnx
 
 from bds_jax import runs
 from bds_jax import sharding
+from bds_jax.data import datasets
 from bds_jax.data import images as images_lib
 from bds_jax.evaluation import appearance_truth as truth_lib
 from bds_jax.metrics import fid
@@ -84,7 +85,7 @@ def load(workdir: str, eval_config, name: str = '') -> AppearanceContext:
   return AppearanceContext(
       loaded.model_def, loaded.params, loaded.reg_def, loaded.reg_params,
       images_lib.load_split(d, d.eval_split), images_lib.load_split(d, d.train_split),
-      truth_lib.dataset_supersample(d) if d.name == truth_lib.DATASET else None,
+      truth_lib.dataset_supersample(d) if datasets.get(d.name).true_renderings else None,
       eval_config.appearance.batch_size, sharding.batch_sharding(sharding.make_mesh()),
       name or run.config.preset or 'appearance', int(loaded.step))
 

@@ -42,7 +42,6 @@ from bds_jax.models import appearance_losses as al
 from bds_jax.models import lpips as lpips_lib
 from bds_jax.synthetic import truth as synthetic_truth
 
-DATASET = 'synthetic_people'
 # (name, what is scored against what): the model rows and the naive references.
 ROWS = ('reconstruction', 'transfer', 'appearance_image', 'stickman', 'target_frame')
 KEYS = ('appearance_a', 'appearance_b', 'stickman_b', 'image_a', 'image_b', 'truth', 'person')

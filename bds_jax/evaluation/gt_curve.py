@@ -10,6 +10,7 @@ stops paying. The pairs and their true renderings are made once per process.
 
 import numpy as np
 
+from bds_jax.data import datasets
 from bds_jax.evaluation import gt_transfer
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import transfer
@@ -27,7 +28,8 @@ def _pairs(ctx: Context, num_pairs: int, seed: int):
 
 
 def run(ctx: Context, *, num_pairs: int = 256, seed: int = 0):
-  if (ctx.config.data.name != 'synthetic_motion' or ctx.test_seqs.onset_frames() is None
+  if (not datasets.get(ctx.config.data.name).true_renderings
+      or ctx.test_seqs.onset_frames() is None
       or not len(gt_transfer.eligible_sources(ctx.test_seqs, ctx.frame_lag * ctx.seq_len + 1))):
     return
   source_m, start_m, truth_m, transition = _pairs(ctx, num_pairs, seed)

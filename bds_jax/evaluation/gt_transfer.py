@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bds_jax import synthetic
+from bds_jax.data import datasets
 from bds_jax.data.pipeline import fixed_windows
 from bds_jax.evaluation.context import Context
 from bds_jax.evaluation.transfer import t_values
@@ -147,8 +148,9 @@ def _by_class(model, static, truth, labels, names) -> dict:
 
 def run(ctx: Context, *, seed: int, num_pairs: int, classifier_steps: int):
   """Yields the pair counts and, per category, MPJPE tables and recognition accuracies."""
-  if ctx.config.data.name != 'synthetic_motion':
-    yield 'skipped', 'ground-truth transfer needs the synthetic_motion dataset'
+  if not datasets.get(ctx.config.data.name).true_renderings:
+    yield 'skipped', ('ground-truth transfer needs a dataset whose generator renders the truth '
+                      '(synthetic_motion)')
     return
   seqs, lag, t = ctx.test_seqs, ctx.frame_lag, ctx.seq_len
   span = lag * t + 1

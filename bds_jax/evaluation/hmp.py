@@ -32,6 +32,7 @@ import jax
 import numpy as np
 
 from bds_jax import skeleton
+from bds_jax.data import datasets
 from bds_jax.data import hmp as hmp_data
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
@@ -68,7 +69,7 @@ def protocol_differences(ctx: Context, *, windows: int, total: int, k: int, obse
   """What separates this evaluation from the published numbers' protocol (stochastic-HMP spec
   §1.3-§3.8), each in a few words."""
   out = []
-  h36m = ctx.config.data.name == 'human36m'
+  h36m = datasets.get(ctx.config.data.name).hmp_protocol
   if not h36m:
     out.append(f'data: {ctx.config.data.name}, not Human3.6M')
   if windows < total:
@@ -122,7 +123,7 @@ def run(ctx: Context, *, seed: int, num_samples: int, observed: int, predicted: 
   n, k = len(windows), int(num_samples)
   mmgt = hmp.multimodal_ground_truth(windows.last_observed, windows.future, threshold)
   mm_apd = hmp.multimodal_apd(mmgt)
-  if ctx.config.data.name == 'human36m':
+  if datasets.get(ctx.config.data.name).hmp_protocol:
     reference, reference_name = hmp.h36m_cmd_reference(windows.label_names), 'BeLFusion H36M'
   else:
     reference, reference_name = class_reference_motion(windows), 'test-split true futures'

@@ -9,6 +9,7 @@ import math
 import os
 
 from bds_jax import run_layout
+from bds_jax.data import datasets
 
 # Paper Table 1 rows (RE and TDE at T = 1, 10, 20, 30, 40, 50; acc; d_beta mean, std).
 PAPER_TABLE1 = {
@@ -44,7 +45,7 @@ PAPER_TABLE5 = {'VUnet': ((3.09, 0.79), (3.21, 0.35)), 'DIG': ((3.23, 0.61), (3.
 PUBLISHED_POSE_GUIDED = {'PCDMs (ICLR\'24)': ((7.47, 0.1365, 0.7444), (13.90, 0.2238, 0.3169)),
                          'IMAGPose (NeurIPS\'24)': ((5.87, 0.1284, 0.7561),
                                                     (12.66, 0.2104, 0.3282))}
-POSE_GUIDED_SIZES = {'deepfashion': '256×176', 'market1501': '128×64'}
+# The paper's Table 5 columns (the published tuples above are in this order).
 TABLE5_DATASETS = ('deepfashion', 'market1501')
 BELFUSION_HMP = {'APD': 7.602, 'ADE': 0.372, 'FDE': 0.474, 'MMADE': 0.473, 'MMFDE': 0.507,
                  'CMD': 5.988, 'FID': 0.209}
@@ -78,7 +79,7 @@ def _f(x, digits=2):
 
 
 def _dataset_note(dataset: str) -> str:
-  if dataset == 'human36m':
+  if datasets.get(dataset).paper_tables:
     return ''
   return (f'\n*Our numbers are on `{dataset}`; the paper\'s are on Human3.6M and are shown '
           'for orientation only.*\n')
@@ -261,9 +262,9 @@ def _inception_cell(value, note: str, digits: int = 2) -> str:
 def appearance_table(results: dict, dataset: str) -> str:
   """Paper Table 5 (our rows, then the paper's), the posture probe, and on synthetic_people
   transfer against the true rendering."""
-  names = {'deepfashion': 'DeepFashion', 'market1501': 'Market-1501'}
-  note = (f'\n*The paper\'s numbers are on {names[dataset]} (its column is marked); ours are on '
-          f'`{dataset}`.*\n' if dataset in TABLE5_DATASETS else
+  spec = datasets.get(dataset)
+  note = (f'\n*The paper\'s numbers are on {spec.title} (its column is marked); ours are on '
+          f'`{dataset}`.*\n' if spec.paper_table5 else
           f'\n*Our numbers are on `{dataset}`; the paper reports Table 5 on DeepFashion and '
           'Market-1501 only (no Human3.6M numbers) and is shown for orientation only.*\n')
   lines = [f'## Appearance model (paper Table 5){note}',
@@ -286,19 +287,21 @@ def appearance_table(results: dict, dataset: str) -> str:
   for method, (df, market) in PAPER_TABLE5.items():
     for ds, (is_, ssim) in zip(TABLE5_DATASETS, (df, market)):
       mark = ' ◀' if ds == dataset else ''
-      lines.append(f'| paper: {method} ({names[ds]}){mark} | reconstruction | {ssim:.2f} | '
+      lines.append(f'| paper: {method} ({datasets.get(ds).title}){mark} | reconstruction | {ssim:.2f} | '
                    f'{is_:.2f} | | |')
   for method, per_dataset in PUBLISHED_POSE_GUIDED.items():
     for ds, (fid_, _, ssim) in zip(TABLE5_DATASETS, per_dataset):
       mark = ' ◀' if ds == dataset else ''
-      lines.append(f'| published: {method} ({names[ds]}){mark} | pose transfer at '
-                   f'{POSE_GUIDED_SIZES[ds]} (their protocol) | {ssim:.3f} | | {fid_:.2f} | |')
+      lines.append(f'| published: {method} ({datasets.get(ds).title}){mark} | pose transfer '
+                   f'at {datasets.get(ds).pose_guided_size} (their protocol) | {ssim:.3f} | | '
+                   f'{fid_:.2f} | |')
   lines += ['', 'Published pose-guided rows (second-hand, from benchmark summaries) use their own '
             'protocol (pose transfer, not reconstruction; other resolutions; FID is fragile to '
             'the image set, resizing and file format): compare them only with numbers made that '
             'way. Their LPIPS: ' + '; '.join(
-                f'{m} {_f(df[1], 4)} ({names["deepfashion"]}), {_f(mk[1], 4)} '
-                f'({names["market1501"]})' for m, (df, mk) in PUBLISHED_POSE_GUIDED.items())
+                f'{m} {_f(df[1], 4)} ({datasets.get(TABLE5_DATASETS[0]).title}), '
+                f'{_f(mk[1], 4)} ({datasets.get(TABLE5_DATASETS[1]).title})'
+                for m, (df, mk) in PUBLISHED_POSE_GUIDED.items())
             + '.']
   lines += ['', '### Posture in the appearance code (the RE analogue)',
             'Keypoint error (mean L2 norm of the (J, 2) error, keypoints in [0, 1] of the image '

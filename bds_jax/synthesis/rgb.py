@@ -24,6 +24,7 @@ from bds_jax import imaging
 from bds_jax import sampling
 from bds_jax import sharding
 from bds_jax import synthetic
+from bds_jax.data import datasets
 from bds_jax.data import images as images_lib
 from bds_jax.models import appearance_losses
 from bds_jax.synthesis import behavior
@@ -93,7 +94,7 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
       raise errors.InputError(f'--target: frame index {f} is out of range for {image_set.name}/'
                        f'{image_set.split}, which has frames 0..{len(image_set) - 1}.')
   mu = behavior.codes(sampler, behavior._first(source))  # pylint: disable=protected-access
-  synthetic_data = image_set.name == 'synthetic_people'
+  synthetic_data = datasets.get(image_set.name).true_renderings
   rows, stats = [], {'ssim_to_truth': []}
   for f in frames:
     start = image_set.extras['keypoints_3d'][f].astype(np.float32)
