@@ -105,7 +105,8 @@ def main(argv):
   futures = n * k * len(priors)
   print(f'# hmp suite, {common.machine()}, {os.cpu_count()} CPUs')
   print(f'{FLAGS.workdir}: width {ctx.sampler.code_dim}, {n} windows x K = {k}, priors '
-        f'{", ".join(priors)}, model batch {ctx.batch_size}\n')
+        f'{", ".join(priors)}, model batch {ctx.batch_size}, multimodal GT sets of '
+        f'{results["mean_multimodal_set_size"]:.1f} futures on average\n')
   print('| phase | seconds | share |')
   print('|---|---|---|')
   for name, sec in PHASES.items():
