@@ -11,7 +11,6 @@ model and a scheduler can tell a preemption from a failure (exit 1). On several 
 discovers the cluster; see docs/scaling.md.
 """
 
-import importlib
 import logging as std_logging
 import sys
 
@@ -23,6 +22,7 @@ from ml_collections import config_flags
 from bds_jax import errors
 from bds_jax import kinds
 from bds_jax import xla_cpu
+from bds_jax.train import trainer_module
 
 config_flags.DEFINE_config_file('config', None, 'Config file (with optional :preset).',
                                 lock_config=True)
@@ -35,12 +35,6 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 FLAGS = flags.FLAGS
 STOPPED_EXIT_CODE = 75  # sysexits.h EX_TEMPFAIL: stopped early by a signal, saved, resumable
-
-
-def trainer_module(name: str):
-  """The trainer of the kind of model `name` (config.trainer), imported by the module name its
-  descriptor gives (bds_jax/kinds.py): the package never imports trainers itself."""
-  return importlib.import_module(kinds.get(name).trainer)
 
 
 def main(argv):

@@ -14,6 +14,7 @@ from flax import nnx
 
 from bds_jax import runs
 from bds_jax.evaluation import appearance as suite
+from bds_jax.evaluation import context
 from bds_jax.evaluation import appearance_truth as truth
 from bds_jax.evaluation import runner
 from bds_jax.metrics import image_scores
@@ -54,7 +55,9 @@ def setup(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def ctx(setup):
-  return suite.load(setup.run, eval_configs.get_config('smoke'))
+  ctx = context.load_appearance(setup.run, eval_configs.get_config('smoke'))
+  ctx.supersample = truth.dataset_supersample(ctx.config.data)  # the truth's, for these tests
+  return ctx
 
 
 def test_truth_reproduces_the_stored_image(ctx):
@@ -76,7 +79,7 @@ def test_truth_reproduces_the_stored_image(ctx):
 
 
 def test_truth_rows_are_ordered(ctx):
-  out = truth.evaluate(ctx.model_def, ctx.params, ctx.test, ctx.supersample, num_pairs=6,
+  out = truth.evaluate(ctx.appearance.model_def, ctx.appearance.params, ctx.test, ctx.supersample, num_pairs=6,
                        seed=0, batch_size=4)
   assert out['num_pairs'] == 6 and set(out) == {'num_pairs', 'code_effect', *truth.ROWS}
   for name in truth.ROWS:
@@ -106,7 +109,7 @@ def test_truth_rows_are_ordered(ctx):
   # The truths differ only where a person is: the weights cover every changed pixel.
   changed = np.abs(x['truth'] - x['image_b']).max(-1, keepdims=True) > 0
   assert np.all(w[changed] > 0)
-  model = nnx.merge(ctx.model_def, ctx.params)
+  model = nnx.merge(ctx.appearance.model_def, ctx.appearance.params)
   moved = np.abs(np.asarray(model(x['appearance_a'], x['stickman_b'])[0])
                  - np.asarray(model(x['appearance_b'], x['stickman_b'])[0]))
   assert moved.mean() > 0

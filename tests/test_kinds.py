@@ -19,6 +19,7 @@ from bds_jax import kinds
 from bds_jax import run_config
 from bds_jax import run_lock
 from bds_jax import runs
+from bds_jax import train as trainers
 from bds_jax.evaluation import runner
 from configs import appearance as appearance_configs
 from configs import evaluate as eval_configs
@@ -71,10 +72,8 @@ def test_a_kind_registered_outside_the_package_is_seen_by_every_lookup(
       added_fields={'toy.colour': 'grey'}, checked_fields=('toy.size',)))
   assert 'toy' in registry and 'toy' in kinds.names()
 
-  # train.py: the trainer, imported by the module name the row gives. (Importing train.py
-  # defines its absl flags here; no test imports evaluate.py or synthesize.py in-process.)
-  import train  # pylint: disable=g-import-not-at-top
-  assert train.trainer_module('toy').train_and_evaluate(_toy_config(), 'wd') == (
+  # train.py's dispatch: the trainer, imported by the module name the row gives.
+  assert trainers.trainer_module('toy').train_and_evaluate(_toy_config(), 'wd') == (
       'toy trained', 1.0, 'wd')
 
   # Resume checks: its safe fields are accepted (and recorded), any other refused.
@@ -130,9 +129,8 @@ def test_unknown_kinds_are_named_with_the_known_ones(registry, tmp_path):
   with pytest.raises(errors.ConfigError,
                      match=f"config.trainer: unknown kind of model 'nope'; .* {known}"):
     kinds.get('nope')
-  import train  # pylint: disable=g-import-not-at-top
   with pytest.raises(errors.ConfigError, match=known):
-    train.trainer_module('nope')
+    trainers.trainer_module('nope')
   (tmp_path / 'config.json').write_text(json.dumps({'trainer': 'nope'}))
   with pytest.raises(errors.InputError, match=f"unknown trainer 'nope'; expected one of {known}"):
     runs.read_config(str(tmp_path))

@@ -42,11 +42,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from bds_jax import runs
 from bds_jax import sharding
 from bds_jax.data import datasets
 from bds_jax.data import images as images_lib
 from bds_jax.evaluation import appearance_truth as truth_lib
+from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
 from bds_jax.metrics import image_scores
 from bds_jax.models import appearance as appearance_lib
@@ -58,36 +58,6 @@ log = logging.getLogger(__name__)
 
 NO_INCEPTION = 'no Inception weights given'
 PROBE_BATCH, PROBE_LR = 64, 1e-3
-
-
-@dataclasses.dataclass(frozen=True)
-class AppearanceContext:
-  """What the suite sees: the model and adversary (graphs + pure-dict params), the splits."""
-  model_def: object
-  params: dict
-  reg_def: object
-  reg_params: dict
-  test: images_lib.ImageSet
-  train: images_lib.ImageSet | None
-  supersample: int | None   # synthetic_people's rays per pixel axis; None on other data
-  batch_size: int = 8
-  data_sharding: object = None
-  name: str = 'model'
-  step: int = 0
-
-
-def load(workdir: str, eval_config, name: str = '') -> AppearanceContext:
-  """The context of a trained appearance run on its own data (`eval_config.data_dir`, when
-  set, is where the dataset is read from instead of its config.json's data dir)."""
-  run = runs.Run(workdir, eval_config.get('data_dir') or None)
-  loaded = run.load_appearance()
-  d = run.config.data
-  return AppearanceContext(
-      loaded.model_def, loaded.params, loaded.reg_def, loaded.reg_params,
-      images_lib.load_split(d, d.eval_split), images_lib.load_split(d, d.train_split),
-      truth_lib.dataset_supersample(d) if datasets.get(d.name).true_renderings else None,
-      eval_config.appearance.batch_size, sharding.batch_sharding(sharding.make_mesh()),
-      name or run.config.preset or 'appearance', int(loaded.step))
 
 
 @functools.lru_cache(maxsize=2)
@@ -185,21 +155,21 @@ def _own_inputs(images: images_lib.ImageSet, index) -> np.ndarray:
   return np.stack([images.item(int(i), int(i))['paired_appearance'] for i in index])
 
 
-def _posture_probe(ctx: AppearanceContext, test_means, adversary_error, index, *,
+def _posture_probe(ctx: Context, test_means, adversary_error, index, *,
                    probe_images: int, probe_steps: int, seed: int, batch_size: int) -> dict:
   size = ctx.test.image_size
   test_kp = ctx.test.keypoints[index] / size
   train = ctx.train
   pick = np.sort(np.random.default_rng(seed + 3).permutation(len(train))[:probe_images])
-  encode = _encoder(ctx.model_def)
-  params = jax.device_put(ctx.params)
+  encode = _encoder(ctx.appearance.model_def)
+  params = jax.device_put(ctx.appearance.params)
   parts = [sharding.batched(lambda x: encode(params, x), (_own_inputs(train, pick[i:i + 256]),),
                             batch_size, ctx.data_sharding) for i in range(0, len(pick), 256)]
   train_means = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
   train_kp = train.keypoints[pick] / size
   mean_pose = np.broadcast_to(np.mean(train_kp, axis=0), test_kp.shape)
   return {
-      'probe_error': fit_probe(ctx.reg_params, train_means, train_kp, test_means, test_kp,
+      'probe_error': fit_probe(ctx.appearance.reg_params, train_means, train_kp, test_means, test_kp,
                                steps=probe_steps, seed=seed + 4),
       'adversary_error': float(np.mean(adversary_error)),
       'mean_pose_error': float(np.mean(_per_image_l2(mean_pose, test_kp))),
@@ -207,7 +177,7 @@ def _posture_probe(ctx: AppearanceContext, test_means, adversary_error, index, *
       'steps': int(probe_steps)}
 
 
-def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
+def run(ctx: Context, *, seed: int = 0, num_images: int = 8000,
         probe_images: int = 8000, probe_steps: int = 2000, num_pairs: int = 500,
         batch_size: int | None = None, inception_weights: str = '', lpips_weights: str = ''):
   """Yields the suite's results (see the module docstring); nested dicts of floats."""
@@ -221,8 +191,9 @@ def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
   partner = np.array([test.random_partner(int(i), rng) for i in index], np.int64)
   inc_params = _inception_params(inception_weights) if inception_weights else None
   lpips_net = lpips_params(lpips_weights) if lpips_weights else None  # checked even if unused
-  score = _scorer(ctx.model_def, ctx.reg_def, size, inc_params is not None)
-  params, reg_params = jax.device_put((ctx.params, ctx.reg_params))
+  model = ctx.appearance
+  score = _scorer(model.model_def, model.reg_def, size, inc_params is not None)
+  params, reg_params = jax.device_put((model.params, model.reg_params))
   inc_device = jax.device_put(inc_params) if inc_params is not None else None
   keys = ('appearance', 'paired_appearance', 'stickman', 'image', 'keypoints')
   parts = []
@@ -249,7 +220,8 @@ def run(ctx: AppearanceContext, *, seed: int = 0, num_images: int = 8000,
   yield 'posture_probe', _posture_probe(
       ctx, out['means'], out['adversary_error'], index, probe_images=int(probe_images),
       probe_steps=int(probe_steps), seed=seed, batch_size=batch_size)
-  if ctx.supersample is not None:
-    yield 'truth', truth_lib.evaluate(ctx.model_def, ctx.params, test, ctx.supersample,
+  if datasets.get(ctx.config.data.name).true_renderings:  # a generator draws the truth
+    yield 'truth', truth_lib.evaluate(model.model_def, model.params, test,
+                                      truth_lib.dataset_supersample(ctx.config.data),
                                       num_pairs=num_pairs, seed=seed, batch_size=batch_size,
                                       data_sharding=ctx.data_sharding, lpips_params=lpips_net)

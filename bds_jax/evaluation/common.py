@@ -12,7 +12,9 @@ Config selects it, as in big_vision:
 
 Trainers run each entry every N steps (0: not periodically) and after the last step when
 `final` is set; the metrics are logged as `<prefix><metric>` and must then be scalars, or
-(H, W, 3) uint8 images (figures), which go to TensorBoard.
+(H, W, 3) uint8 images (figures), which go to TensorBoard; nested dicts are flattened
+(`<prefix><metric>/<key>`) and words or None left out of the logs, so the suites of
+evaluate.py run as training evaluators too.
 evaluate.py runs the paper suites named by `eval_config.suites`, with `eval_config.<suite>` as
 keyword arguments (plus `seed`); their values may be nested dicts. A figure is an evaluator that
 writes files and yields nothing. So a new metric is one new module here, named in a config.
@@ -75,6 +77,18 @@ def parse(evals) -> list[Spec]:
   return specs
 
 
+def _loggable(key: str, value):
+  """An evaluator's (key, value) as the training logs take them: numbers and figures, nested
+  dicts (evaluate.py's suite results) flattened to 'key/inner'; words and None left out."""
+  if isinstance(value, dict):
+    for k, v in value.items():
+      yield from _loggable(f'{key}/{k}', v)
+  elif isinstance(value, (bool, str, list, tuple)) or value is None:
+    return
+  else:
+    yield key, value
+
+
 class Evaluators:
   """A trainer's evaluators on one Context; `run(state, step)` is all the training loop calls."""
 
@@ -97,6 +111,6 @@ class Evaluators:
       ctx = self.ctx.at(state, step)
       for spec in due:
         for key, value in spec.module.run(ctx, **spec.kwargs):
-          out[spec.prefix + key] = value
+          out.update(_loggable(spec.prefix + key, value))
         self._last_step[spec.name] = step
     return out

@@ -1,7 +1,9 @@
-"""What an evaluator sees: the behavior model under evaluation, its data, batched model calls.
+"""What an evaluator sees: the model under evaluation, its data, batched model calls.
 
-evaluate.py builds a Context from a trained run (`load`): the run's own config, normalization
-and checkpoint, its dataset splits, and its flow prior when there is one. A trainer builds one
+One Context for every kind of run. evaluate.py builds one from a trained run: `load` for a
+behavior run (its config, normalization and checkpoint, its dataset splits, and its priors),
+`load_appearance` for an appearance run (its model and adversary, and its image splits). A
+trainer builds one
 from its current state and adds what only training has: named step functions (`fns`), fixed
 evaluation sets (`data`) and the run directory for figures (`workdir`); `at(state, step)` gives
 the Context of one evaluation. Model calls are jitted and batched at a fixed batch size (the
@@ -20,6 +22,7 @@ from bds_jax import runs
 from bds_jax import sampling
 from bds_jax import sharding
 from bds_jax.data import assembly
+from bds_jax.data import images
 from bds_jax.data.normalization import Normalizer
 from bds_jax.data.windows import Windows
 
@@ -33,7 +36,8 @@ class Context:
     name: the run's name in reports.
     config: the behavior run's config (dataset, window length, model variant).
     normalizer: the behavior run's normalization.
-    train, test: windows of the train and evaluation splits (None where not needed).
+    train, test: the train and evaluation splits (None where not needed): windows for a
+      behavior run, `bds_jax.data.images.ImageSet`s for an appearance run.
     batch_size: the global batch of batched model calls (divisible by the device count).
     data_sharding: batches are sharded with it (None: the default device).
     workdir: the run directory (figures go below it).
@@ -42,13 +46,17 @@ class Context:
       runs them over a named fixed set in `data`.
     behavior, flow, diffusion: the loaded runs.Behavior, runs.Flow and runs.Diffusion
       (evaluate.py only), for reports.
+    appearance: the appearance model and adversary (a runs.Appearance): evaluate.py's loaded
+      one, or, while training, the one of the state being evaluated.
   """
 
   def __init__(self, name: str, config, normalizer: Normalizer, train: Windows | None,
                test: Windows | None, batch_size: int, data_sharding: NamedSharding | None = None,
                *, sampler: sampling.Sampler | None = None,
                make_sampler: Callable[[Any], sampling.Sampler] | None = None, workdir: str = '',
-               fns: dict | None = None, data: dict | None = None):
+               fns: dict | None = None, data: dict | None = None,
+               appearance: runs.Appearance | None = None,
+               make_appearance: Callable[[Any], runs.Appearance] | None = None):
     if data_sharding is not None:
       sharding.per_process_batch_size(batch_size, 'batch_size')
     self.name = name
@@ -66,6 +74,8 @@ class Context:
     self.behavior = self.flow = self.diffusion = None
     self._sampler = sampler
     self._make_sampler = make_sampler
+    self._appearance = appearance
+    self._make_appearance = make_appearance
     self._outputs = {}
 
   def at(self, state, step: int) -> 'Context':
@@ -74,6 +84,8 @@ class Context:
     ctx.state, ctx.step, ctx._outputs = state, int(step), {}
     if self._make_sampler is not None:
       ctx._sampler = None
+    if self._make_appearance is not None:
+      ctx._appearance = None
     return ctx
 
   # ------------------------------------------------------------------------------ the run
@@ -85,6 +97,15 @@ class Context:
         raise ValueError('This evaluation context has no model to sample from.')
       self._sampler = self._make_sampler(self.state)
     return self._sampler
+
+  @property
+  def appearance(self) -> runs.Appearance:
+    """The appearance model and adversary: while training, those of the state's parameters."""
+    if self._appearance is None:
+      if self._make_appearance is None:
+        raise ValueError('This evaluation context has no appearance model.')
+      self._appearance = self._make_appearance(self.state)
+    return self._appearance
 
   @property
   def seq_len(self) -> int:
@@ -186,4 +207,18 @@ def load(workdir: str, eval_config, flow_workdir: str = '', name: str = '') -> C
                 eval_config.batch_size, sharding.batch_sharding(sharding.make_mesh()),
                 sampler=behavior.sampler(flow, diffusion), workdir=run.path)
   ctx.behavior, ctx.flow, ctx.diffusion = behavior, flow, diffusion
+  return ctx
+
+
+def load_appearance(workdir: str, eval_config, name: str = '') -> Context:
+  """The Context of a trained appearance run on its own image data (`eval_config.data_dir`,
+  when set, is where the dataset is read from instead of its config.json's data dir)."""
+  run = runs.Run(workdir, eval_config.get('data_dir') or None)
+  loaded = run.load_appearance()
+  d = run.config.data
+  ctx = Context(name or run.config.preset or 'appearance', run.config, None,
+                images.load_split(d, d.train_split), images.load_split(d, d.eval_split),
+                eval_config.appearance.batch_size, sharding.batch_sharding(sharding.make_mesh()),
+                workdir=run.path, appearance=loaded)
+  ctx.step = int(loaded.step)
   return ctx

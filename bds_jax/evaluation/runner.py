@@ -39,7 +39,7 @@ def _behavior_context(workdir: str, eval_config, main: bool):
 
 def _appearance_context(workdir: str, eval_config, main: bool):
   del main
-  ctx = appearance.load(workdir, eval_config, name=os.path.basename(workdir))
+  ctx = context.load_appearance(workdir, eval_config, name=os.path.basename(workdir))
   return ctx, {'step': ctx.step}
 
 

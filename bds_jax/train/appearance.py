@@ -109,8 +109,12 @@ def train_and_evaluate(config, workdir: str,
   state = loop.restore_latest(ckpt, state, train_iter, config, run) or state
 
   # ---------------------------------------------------------------------------- evaluators
-  ctx = Context('appearance', config, None, None, None, global_batch, data_sharding,
-                workdir=run.path,
+  def make_appearance(state):  # the evaluated state's model, for evaluators that need one
+    return runs.Appearance(run, int(state['step']), setup.model_def, state['params'],
+                           setup.reg_def, state['reg'])
+
+  ctx = Context('appearance', config, None, train_set, eval_set, global_batch, data_sharding,
+                workdir=run.path, make_appearance=make_appearance,
                 fns={'eval_step': lambda state, batch, index: eval_step(state, batch),
                      'figure_step': lambda state, batch, index: figure_step(state, batch)},
                 data={'eval': eval_data, 'figure': figure_data})
