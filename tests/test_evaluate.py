@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bds_jax import runs
-from bds_jax.evaluation import hmp as hmp_suite
+from bds_jax.data import hmp as hmp_data
 from bds_jax.evaluation import runner
 from bds_jax.train import behavior as behavior_trainer
 from bds_jax.train import flow as flow_trainer
@@ -184,7 +184,7 @@ def test_resampling_to_50hz_is_exact_for_linear_motion():
   start = np.zeros((17, 3))
   velocity = np.linspace(0.01, 0.02, 51).reshape(17, 3)
   predicted = np.stack([start + velocity * 2 * (k + 1) for k in range(50)])  # lag 2
-  full = hmp_suite.resample(start[None], predicted[None], 2, 100)[0]
+  full = hmp_data.resample(start[None], predicted[None], 2, 100)[0]
   expected = np.stack([start + velocity * t for t in range(1, 101)])
   np.testing.assert_allclose(full, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 

@@ -43,9 +43,6 @@ PREDICTION_RULE = ('K codes from the prior, flow or diffusion prior of each row,
                    'diffusion prior sees the observed frames (all of them)')
 
 
-resample = hmp_data.resample  # where the rule is kept (synthesize.py predict uses it)
-
-
 def class_reference_motion(windows: hmp_data.HMPWindows) -> np.ndarray:
   """Per class: mean per-frame, per-joint displacement of the true futures (m/frame)."""
   fut = windows.future.reshape(*windows.future.shape[:2], -1, 3)
@@ -166,7 +163,7 @@ def run(ctx: Context, *, seed: int, num_samples: int, observed: int, predicted: 
         codes = ctx.prior_codes(len(ids) * k, sub, prior)
       pred = ctx.decode(codes, np.repeat(starts[ids], k, axis=0), steps)
       pred = ctx.normalizer.denormalize(pred).reshape(len(ids), k, steps, skeleton.NUM_JOINTS, 3)
-      full = resample(windows.last_observed_abs[ids][:, None], pred, lag, predicted)
+      full = hmp_data.resample(windows.last_observed_abs[ids][:, None], pred, lag, predicted)
       rel = hmp_data.to_root_relative(full)  # (b, K, predicted, 48)
       per_window.append(hmp.window_metrics(rel, windows.future[ids], window_ids=ids, mmgt=mmgt))
       if extractor is not None:
@@ -201,6 +198,6 @@ def oracle_code(ctx: Context, windows: hmp_data.HMPWindows, observed: int,
   mu, _ = ctx.posterior(x)
   steps = math.ceil(predicted / lag)
   pred = ctx.normalizer.denormalize(ctx.decode(mu, x[:, 0], steps))
-  full = resample(windows.last_observed_abs[:, None], pred[:, None], lag, predicted)
+  full = hmp_data.resample(windows.last_observed_abs[:, None], pred[:, None], lag, predicted)
   m = hmp.window_metrics(hmp_data.to_root_relative(full), windows.future)
   return {'ADE': float(np.mean(m['ade'])), 'FDE': float(np.mean(m['fde']))}

@@ -243,7 +243,7 @@ def multimodal_errors(samples, window_ids, mmgt: MultimodalGT) -> dict:
       padded[:len(block)] = block
       sums.append((b, _set_errors(s[b], futures, padded, np.int32(len(block)))))
   ade, fde = np.zeros(len(ids)), np.zeros(len(ids))
-  for b, (a, f) in zip([b for b, _ in sums], jax.device_get([x for _, x in sums])):
+  for (b, _), (a, f) in zip(sums, jax.device_get([x for _, x in sums])):
     ade[b] += float(a)
     fde[b] += float(f)
   sizes = mmgt.sizes[ids]

@@ -49,7 +49,8 @@ class Clips:
     return len(self.poses)
 
 
-def _indices(spec: str, what: str) -> tuple[str, list[int] | None]:
+def parse_selection(spec: str, what: str) -> tuple[str, list[int] | None]:
+  """`<split>:<i>,<j>,...` -> (split, indices); `<split>:auto` -> (split, None)."""
   m = re.fullmatch(r'\s*([A-Za-z_][\w]*)\s*:\s*(auto|[0-9][0-9,\s]*)\s*', spec or '')
   if not m:
     raise errors.InputError(f'{what}={spec!r}: expected <split>:<i>,<j>,... (window indices, e.g. '
@@ -184,7 +185,7 @@ def select(spec: str, n: int, split_windows, normalizer, min_frames: int, what: 
   if is_file(spec):
     clips = load_pose_file(spec, min_frames, normalizer, motion)
     return clips if n <= 0 else _take(clips, n)
-  split, indices = _indices(spec, what)
+  split, indices = parse_selection(spec, what)
   windows = split_windows(split)
   if indices is None:
     indices = auto_indices(windows, n, seed, exclude_labels)

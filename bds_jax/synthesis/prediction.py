@@ -20,9 +20,9 @@ from bds_jax.data.windows import Windows
 from bds_jax.metrics import hmp as hmp_metrics
 from bds_jax.motion import files as motion_files
 from bds_jax.synthesis.behavior import Figure
-from bds_jax.synthesis.inputs import _indices  # pylint: disable=protected-access
 from bds_jax.synthesis.inputs import auto_indices
 from bds_jax.synthesis.inputs import is_file
+from bds_jax.synthesis.inputs import parse_selection
 from bds_jax.viz.animation import Panel
 
 RAW_FPS = 50.0  # the rate of the datasets' sequences and of the diffusion prior's observation
@@ -44,6 +44,15 @@ class Observation:
   label: str = ''
   truth: np.ndarray | None = None
 
+  def seen(self, lag: int) -> np.ndarray:
+    """The observation at the model's rate (every lag-th frame), ending with its last pose."""
+    return self.poses[::-1][::lag][::-1]
+
+  def truth_at(self, lag: int, steps: int) -> np.ndarray | None:
+    """The true continuation at the model's rate: its first `steps` frames after the last
+    observed pose (None for a file)."""
+    return None if self.truth is None else self.truth[lag - 1::lag][:steps]
+
 
 def choose_prior(sampler: sampling.Sampler, prior: str) -> str:
   """'auto' -> the diffusion prior, else the flow, else N(0, I); a named one must exist."""
@@ -64,18 +73,17 @@ def from_window(windows: Windows, normalizer, spec: str, observed: int,
                 seed: int) -> Observation:
   """`<split>:<i>` (the observation ends at window i's first frame, and the window's raw
   frames after it are the truth) or `<split>:auto`."""
-  split, indices = _indices(spec, '--source')
+  split, indices = parse_selection(spec, '--source')
   if indices is not None and len(indices) != 1:
     raise errors.InputError(f'--source={spec!r}: predict takes one window (<split>:<i>).')
   seqs = windows.seqs
   if indices is None:
     seq, start = windows.locate(auto_indices(windows, 1, seed)[0])
     start = max(start, observed - 1)  # far enough in for a whole observation
-    if start >= len(windows.data[seq]) - 1:
+    if start >= windows.counts[seq]:
       raise errors.InputError(f'{seqs.name}/{split}: the window chosen is too close to its '
                               f'sequence\'s start for {observed} observed frames; name one.')
-    index = int(windows.offsets[seq] + min(start, windows.counts[seq] - 1))
-    seq, start = windows.locate(index)
+    index = int(windows.offsets[seq] + start)
   else:
     index = indices[0]
     if not 0 <= index < len(windows):
@@ -111,8 +119,8 @@ def select(spec: str, windows_of, normalizer, observed: int, seed: int, model_fp
   """The clip of --source: a window of a split or a motion file (`motion`: read_motion's
   options)."""
   if is_file(spec):
-    return from_file(spec, observed, model_fps, {k: v for k, v in motion.items() if k != 'fps'})
-  split, _ = _indices(spec, '--source')
+    return from_file(spec, observed, model_fps, motion)
+  split, _ = parse_selection(spec, '--source')
   return from_window(windows_of(split), normalizer, spec, observed, seed)
 
 
@@ -124,14 +132,13 @@ def predict(sampler: sampling.Sampler, obs: Observation, k: int, shown: int, key
   lag = sampler.frame_lag
   futures = sampler.predict(obs.poses, k, key, prior, label=label, guidance=guidance)
   steps = futures.shape[1] - 1
-  seen = obs.poses[::-1][::lag][::-1]  # at the model's rate, ending with the last pose
+  seen = obs.seen(lag)
   n_seen = len(seen)
   rows = [[Panel(f'future {i + 1} of {k}', np.concatenate([seen[:-1], f]), observed=n_seen)
            for i, f in enumerate(futures[:shown])]]
   if obs.truth is not None:
-    truth = obs.truth[lag - 1::lag][:steps]
     rows[0].insert(0, Panel(f'truth: {obs.title.split(" #")[0]}',
-                            np.concatenate([seen, truth]), observed=n_seen))
+                            np.concatenate([seen, obs.truth_at(lag, steps)]), observed=n_seen))
   raw = hmp_data.resample(obs.poses[-1], futures[:, 1:], lag, steps * lag)  # (K, P, 17, 3)
   rel = hmp_data.to_root_relative(raw)
   stats = {'prior': prior, 'K': int(k), 'observed frames (50 Hz)': int(len(obs.poses)),
@@ -156,13 +163,6 @@ def predict(sampler: sampling.Sampler, obs: Observation, k: int, shown: int, key
              f' APD {stats["APD (m)"]:.3f} m over the {k} futures (resampled to 50 Hz, '
              'root-relative, as the HMP benchmark measures it).')
   return Figure(rows, title, caption, stats), futures
-
-
-def truth_at_model_rate(obs: Observation, lag: int, steps: int) -> np.ndarray | None:
-  """The true continuation at the model's rate, starting with the last observed pose."""
-  if obs.truth is None:
-    return None
-  return np.concatenate([obs.poses[-1:], obs.truth[lag - 1::lag][:steps]])
 
 
 def check_label(label: str, names) -> int:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 
 import jax
+import numpy as np
 
 from bds_jax import errors
 from bds_jax.synthesis import outputs
@@ -61,13 +62,11 @@ def run(s: session.Session, o: Options) -> dict:
   figure, futures = prediction.predict(sampler, obs, o.samples, min(o.num, o.samples),
                                        jax.random.key(o.seed), prior, label, label_name,
                                        o.guidance)
-  entry = outputs.save_figure(s.out_dir, name, 'predict', figure, sampler.fps, o.format,
-                              still=0.7, workdir=s.run.path)
-  endpoints = f'{name}_endpoints.png'
-  futures_figure.draw(os.path.join(s.out_dir, endpoints),
-                      obs.poses[::-1][::sampler.frame_lag][::-1], futures,
+  lag, endpoints = sampler.frame_lag, f'{name}_endpoints.png'
+  truth = obs.truth_at(lag, sampler.steps)
+  os.makedirs(s.out_dir, exist_ok=True)
+  futures_figure.draw(os.path.join(s.out_dir, endpoints), obs.seen(lag), futures,
                       f'All {len(futures)} futures of {obs.title} ({prior} prior)',
-                      prediction.truth_at_model_rate(obs, sampler.frame_lag, sampler.steps))
-  entry['images'] = [endpoints]
-  outputs.add_entry(s.out_dir, entry)
-  return entry
+                      None if truth is None else np.concatenate([obs.poses[-1:], truth]))
+  return outputs.save_figure(s.out_dir, name, 'predict', figure, sampler.fps, o.format,
+                             still=0.7, workdir=s.run.path, images=[endpoints])

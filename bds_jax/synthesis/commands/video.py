@@ -50,7 +50,7 @@ def run(s: session.Session, o: Options) -> dict:
     data.builder_config = o.image_builder_config
   image_set = images_lib.load_split(data, data.eval_split)
   rgb.check_images(image_set, appearance.run.config.model.image_size, app_run.path)
-  split, frames = inputs._indices(o.target, '--target')  # pylint: disable=protected-access
+  split, frames = inputs.parse_selection(o.target, '--target')
   if split != data.eval_split:
     image_set = images_lib.load_split(data, split)
   frames = frames if frames is not None else rgb.auto_frames(image_set, min(o.num, 2), o.seed)
