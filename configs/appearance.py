@@ -6,13 +6,15 @@ Presets (after the colon):
   (none), synthetic  synthetic_people at 128 px with Market's sizes (bottleneck and box factor
                      1), the spec's training settings, and what the demo measured to help:
                      another frame's part crops as the appearance input, σ in (0.05, 1),
-                     person weighting and the patch discriminator. Hours on a GPU.
+                     person weighting, the patch discriminator, and the part warp and
+                     blend on person-only crops. Hours on a GPU.
   demo               the CPU quick start (`make demo`): synthetic_people's 64 px `demo` config,
                      the in-plane part crops of another frame of the person as the appearance
-                     input, a narrower model (16-64 channels), person weighting, a patch
-                     discriminator, 1 500 steps at a higher learning rate (about 13 min on 2
-                     CPU cores): posture, silhouette and a code that carries some of the
-                     person's look (docs/appearance.md), not yet their colours and patterns.
+                     input (the person only), sampled into the target pose and mixed into
+                     the output per pixel (part warp and blend, not in the paper), a narrower
+                     model (16-64 channels), person weighting, a patch discriminator, 1 500
+                     steps at a higher learning rate (about 13 min on 2 CPU cores): each
+                     person in their own colours and stripes (docs/appearance.md).
   smoke              tiny model on the 64 px `small` config, 30 steps: for tests.
   h36m, deepfashion, market   the spec's per-dataset values (§4.4) on `human36m_frames`
                      (256 px video frames, 17 joints), `deepfashion` (256 px, 18 joints) and
@@ -60,6 +62,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                      # transposed limbs, mirrored head; converted weights)
   c.data.appearance_source = 'self'  # 'self': the target's own image (upstream); 'other': another
                                      # frame of the same person
+  c.data.mask_room = False           # the appearance input shows the person only: the pixels
+                                     # outside a silhouette drawn from its keypoints are black
+                                     # (new; docs/appearance.md)
   c.data.num_threads = 2
   c.data.prefetch = 4
 
@@ -79,6 +84,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.regressor_channels = 128
   c.model.regressor_hidden = 128
   c.model.compute_dtype = 'float32'  # or 'bfloat16': bf16 convolutions, float32 params/optimizer
+  c.model.part_warp = False          # also sample the appearance frame's part crops into the
+                                     # target pose, beside the stickman (needs part crops; not
+                                     # in the paper: docs/appearance.md)
+  c.model.part_blend = False         # and let the decoder mix those warped parts into its output
+                                     # per pixel, beside its own painting (needs part_warp)
   c.model.disc_channels = 32         # the patch discriminator (used when loss.gan_weight or
   c.model.disc_layers = 3            # loss.feature_matching_weight > 0): first width, strided convs
 
@@ -148,6 +158,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # at σ ≈ 0.17 and 2 400-5 400 nats: code effect 0.125 -> 0.166 at 1 500 steps
     # (docs/appearance.md).
     c.loss.info_budget = 20_000.0
+    # The part crops sampled into the target pose, and mixed into the output per pixel: at
+    # 1 500 demo steps the people come out in their own colours and stripes
+    # (docs/appearance.md, rows 5-6).
+    c.model.part_warp = True
+    c.model.part_blend = True
+    # The input shows the person only, so that neither the code nor the warp carries the
+    # room of the appearance frame into another's (the room moved 0.018 -> 0.011, row 7).
+    c.data.mask_room = True
   if preset == 'demo':
     c.data.builder_config = 'demo'   # 64 px, 9 600 train / 3 840 test frames
     c.model.image_size = 64
@@ -184,6 +202,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.builder_config = 'small'  # 64 px, 40 train / 16 test frames
     c.data.batch_size = 4
     c.data.inplane_normalize = True  # exercises the part-crop path: 30 channels at 32 px
+    c.model.part_warp = True         # and the part warp and blend, on person-only crops
+    c.model.part_blend = True
+    c.data.mask_room = True
     c.model.image_size = 64
     c.model.bottleneck_factor = 3    # 4 scales (64 ... 8); latents 8x8 and 16x16 (XLA:CPU compile
                                      # time grows with the scales)

@@ -15,6 +15,7 @@ import numpy as np
 import optax
 import pytest
 
+from bds_jax import imaging
 from bds_jax import run_layout
 from bds_jax import runs
 from bds_jax.data import images
@@ -77,6 +78,16 @@ def test_pairs_are_one_person_two_frames(smoke):
       batch['image'][0], images.to_unit_range(train.image(batch['index'][0])))
   np.testing.assert_array_equal(
       batch['paired_image'][0], images.to_unit_range(train.image(batch['paired_index'][0])))
+  # data.mask_room (the smoke preset's): the appearance input shows the person only.
+  assert smoke.data.mask_room
+  whole = dataclasses.replace(train, inplane=False).item(0, 1)['paired_appearance']
+  body = imaging.body_mask(train.keypoints[1], 64, layout=train.layout) > 0
+  assert np.all(whole[~body] == -1) and np.any(whole[body] > -1)
+  # model.part_warp: the stickman input also carries the crops' coordinates in its pose.
+  warped = images.load_split(smoke.data, 'train', part_warp=True).item(0, 1)['stickman']
+  np.testing.assert_array_equal(warped[..., :3], train.item(0, 1)['stickman'])
+  np.testing.assert_array_equal(warped[..., 3:], imaging.part_coordinates(
+      train.keypoints[0], 64, 32, layout=train.layout))
   # Figures transfer to another person.
   assert test.persons[fixed['index'][0]] != test.persons[fixed['index'][1]]
   # The person mask, drawn from the keypoints alone, covers the rendered person (the truth
@@ -148,6 +159,7 @@ def _tiny_step_inputs(c, seed: int):
   step that compiles fast."""
   c.model.image_size, c.model.bottleneck_factor = 16, 3
   c.data.inplane_normalize = False
+  c.model.part_warp = c.model.part_blend = False
   c.loss.n_init_batches = 0
   setup, state = appearance_step.build(c, 40, chance=0.5)
   rng = np.random.default_rng(seed)

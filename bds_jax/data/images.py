@@ -6,7 +6,9 @@ on access (decoded PNGs stay on disk, so a split needs no more memory than its k
 
 One item (`ImageSet.item`) is a pair of frames of the same person:
   image         (S, S, 3)  the target frame, float32 in [-1, 1]
-  stickman      (S, S, 3)  its stickman (bds_jax.imaging.draw_stickman of its 2D keypoints)
+  stickman      (S, S, 3)  its stickman (bds_jax.imaging.draw_stickman of its 2D keypoints);
+                (S, S, 33) with `part_warp`: then each part's crop coordinates
+                (bds_jax/imaging/part_map.py), what model.part_warp samples the crops with
   keypoints     (J, 2)     its 2D keypoints / S, in [0, 1]; J = 17 (synthetic_people,
                            human36m_frames) or 18 (deepfashion, market1501), in the dataset's
                            layout (its DatasetSpec's `keypoints`, bds_jax/imaging/layouts.py); missing joints
@@ -85,6 +87,9 @@ class ImageSet:
     crop_geometry: how they are cut: 'ours' or 'upstream' (imaging.inplane_normalize).
     appearance_source: 'self' (the target's own image, upstream) or 'other' (the paired frame).
     persons: (N,) int32 person of each frame, who appearance pairs share (None: `subjects`).
+    part_warp: the stickman input also carries the part crops' coordinates (model.part_warp).
+    mask_room: the appearance input shows the person only: pixels outside imaging.body_mask
+      of its keypoints are black, as a missing part's crop is (data.mask_room).
   """
   source: object
   image_size: int
@@ -102,8 +107,13 @@ class ImageSet:
   split: str = ''
   layout: imaging.KeypointLayout = imaging.H36M_17
   persons: np.ndarray | None = None
+  part_warp: bool = False
+  mask_room: bool = False
 
   def __post_init__(self):
+    if self.part_warp and not self.inplane:
+      raise errors.ConfigError('model.part_warp samples the part crops into the target pose: '
+                               'set data.inplane_normalize=True as well.')
     if self.appearance_source not in APPEARANCE_SOURCES:
       raise ValueError(f'data.appearance_source={self.appearance_source!r} must be one of '
                        f'{APPEARANCE_SOURCES}.')
@@ -144,12 +154,26 @@ class ImageSet:
     return j if j != index else int(frames[-1])  # skip `index` itself, uniformly over the rest
 
   def _appearance(self, image, index):
+    if self.mask_room:  # the person only: the room outside a silhouette from its keypoints
+      image = image * imaging.body_mask(self.keypoints[index], self.image_size,
+                                        layout=self.layout)[..., None].astype(image.dtype)
     if not self.inplane:
       return to_unit_range(image)
     return to_unit_range(imaging.inplane_normalize(image, self.keypoints[index],
                                                    box_factor=self.box_factor,
                                                    layout=self.layout,
                                                    geometry=self.crop_geometry))
+
+  def pose_input(self, keypoints) -> np.ndarray:
+    """The model's posture input for pixel keypoints (J, 2): the stickman in [-1, 1], then
+    (part_warp) the part crops' coordinates in this pose."""
+    s = self.image_size
+    drawn = to_unit_range(imaging.draw_stickman(keypoints, s, layout=self.layout))
+    if not self.part_warp:
+      return drawn
+    coords = imaging.part_coordinates(keypoints, s, s // 2**self.box_factor,
+                                      layout=self.layout, geometry=self.crop_geometry)
+    return np.concatenate([drawn, coords], axis=-1)
 
   def item(self, index: int, partner: int) -> dict:
     """The pair (target `index`, appearance frame `partner`) as model inputs."""
@@ -159,8 +183,7 @@ class ImageSet:
     paired = self._appearance(other, partner)
     return {
         'image': to_unit_range(image),
-        'stickman': to_unit_range(imaging.draw_stickman(self.keypoints[index], s,
-                                                        layout=self.layout)),
+        'stickman': self.pose_input(self.keypoints[index]),
         'keypoints': (self.keypoints[index] / s).astype(np.float32),
         'appearance': own if self.appearance_source == 'self' else paired,
         'appearance_keypoints': (self.keypoints[index if self.appearance_source == 'self'
@@ -176,8 +199,9 @@ class ImageSet:
     }
 
 
-def load_split(data_config, split: str) -> ImageSet:
-  """A split of `data_config.name`, building the dataset first if allowed and needed."""
+def load_split(data_config, split: str, part_warp: bool = False) -> ImageSet:
+  """A split of `data_config.name`, building the dataset first if allowed and needed;
+  `part_warp`: the run's model.part_warp (its stickman input carries crop coordinates)."""
   d = data_config
   check_dataset(d.name)
   builder = sources.get_builder(d.name, d.data_dir or None, d.builder_config or None)
@@ -210,7 +234,8 @@ def load_split(data_config, split: str) -> ImageSet:
       inplane=bool(d.inplane_normalize), box_factor=int(d.box_factor),
       appearance_source=d.appearance_source, crop_geometry=d.get('crop_geometry', 'ours'),
       name=d.name, split=split,
-      layout=datasets.get(d.name).keypoints, persons=persons)
+      layout=datasets.get(d.name).keypoints, persons=persons, part_warp=bool(part_warp),
+      mask_room=bool(d.get('mask_room', False)))
 
 
 def _train_item(images: ImageSet, sampling: str, element, rng):

@@ -27,8 +27,9 @@ def run(ctx, *, examples: int = 6, data: str = 'figure', fn: str = 'figure_step'
     rec, transfer = outs[0]['reconstruction'], outs[0]['transfer']
     n = min(examples, len(rec))
     source = 'image' if ctx.config.data.appearance_source == 'self' else 'paired_image'
-    rows = [[arrays[source][i], arrays['stickman'][i], rec[i],
-             arrays['stickman'][(i + 1) % len(rec)], transfer[i]] for i in range(n)]
+    drawn = arrays['stickman'][..., :3]  # model.part_warp: crop coordinates follow the drawing
+    rows = [[arrays[source][i], drawn[i], rec[i], drawn[(i + 1) % len(rec)], transfer[i]]
+            for i in range(n)]
     figure = image_grid.grid(rows)
     video_io.write_still(os.path.join(ctx.workdir, folder, f'step_{ctx.step:07d}.png'),
                          image_grid.to_uint8(figure))

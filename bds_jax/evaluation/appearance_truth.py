@@ -126,7 +126,8 @@ def _scorer(model_def, with_lpips: bool):
     recon = model(appearance_b, stickman_b)[0]      # no key: latents = means, no dropout
     transfer = model(appearance_a, stickman_b)[0]
     images = {'recon': recon.astype(jnp.float32), 'transfer': transfer.astype(jnp.float32),
-              'image_a': image_a, 'stickman_b': stickman_b, 'image_b': image_b, 'truth': truth}
+              'image_a': image_a, 'stickman_b': stickman_b[..., :3],  # the drawing (part_warp:
+              'image_b': image_b, 'truth': truth}                     # coordinates follow it)
     rows = {'reconstruction': ('recon', 'image_b'), 'transfer': ('transfer', 'truth'),
             'appearance_image': ('image_a', 'truth'), 'stickman': ('stickman_b', 'truth'),
             'target_frame': ('image_b', 'truth')}

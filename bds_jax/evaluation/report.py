@@ -357,8 +357,9 @@ def appearance_truth_table(name: str, t: dict) -> str:
     lines += ['', f'Code effect: swapping B\'s appearance input for A\'s moves the model\'s '
               f'output by L1 {_f(e["model"], 3)} on the person and {_f(e["model_background"], 3)} '
               f'elsewhere; A\'s and B\'s true images in that pose differ by '
-              f'{_f(e["truth"], 3)} on the person and not elsewhere. Near 0 on the person: the '
-              'model ignores its appearance code.']
+              f'{_f(e["truth"], 3)} on the person and not elsewhere (near 0 on the person: '
+              'the model would ignore its appearance input; near the truths\' difference: it '
+              'draws each person as their own).']
   return '\n'.join(lines)
 
 

@@ -18,9 +18,11 @@ from bds_jax.imaging.inplane import inplane_normalize
 from bds_jax.imaging.inplane import part_quads
 from bds_jax.imaging.inplane import upstream_part_warps
 from bds_jax.imaging.inplane import warp_quad
+from bds_jax.imaging.part_map import part_coordinates
 from bds_jax.imaging.stickman import body_mask
 from bds_jax.imaging.stickman import draw_stickman
 
 __all__ = ['CROP_GEOMETRIES', 'DEEPFASHION', 'H36M_17', 'LAYOUTS', 'MARKET', 'PARTS',
-           'KeypointLayout', 'draw_stickman', 'inplane_normalize', 'part_quads',
+           'KeypointLayout', 'body_mask', 'draw_stickman', 'inplane_normalize',
+           'part_coordinates', 'part_quads',
            'upstream_part_warps', 'warp_quad']

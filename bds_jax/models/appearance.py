@@ -31,6 +31,17 @@ Deviations from upstream, each behaviour-neutral:
     with one more skip); they never get a gradient and are omitted.
   * Without a key (evaluation, transfer) the encoder passes mu, not a sample, to its next block
     as well as to the decoder; upstream's eval-mode choice there is unknown (spec [?]).
+
+One addition, off by default (`part_warp`, not in the paper): with part crops as the
+appearance input, the `stickman` input also carries the target's per-pixel crop coordinates
+(3 more channels per part, bds_jax/imaging/part_map.py), and the posture stream reads the
+stickman beside the appearance crops sampled into the target pose (models/part_warp.py: RGB
+and an inside-mask per part). Colours and patterns then reach the decoder at the pixels where
+they belong, at every scale through the posture skips, besides through the global latents.
+With `part_blend` as well, the decoder also outputs P + 1 logits per pixel, and the image is
+their softmax's mix of the P warped parts (those inside at that pixel) and its own painting:
+it can copy a stripe where the crop shows it and paint where no crop does (occluded sides,
+hair, the room).
 """
 
 import math
@@ -40,6 +51,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from bds_jax.models import layers
+from bds_jax.models import part_warp as part_warp_lib
 from bds_jax.models import precision
 from bds_jax.models import vunet_blocks as vb
 
@@ -180,8 +192,15 @@ class AppearanceModel(nnx.Module):
                box_factor: int = 2, appearance_channels: int = 3, pose_channels: int = 3,
                nf_start: int = 32, nf_max: int = 128, n_latent_scales: int = 2,
                dropout_rate: float = 0.05, sigmoid_logstd: bool = True,
-               logstd_range: tuple[float, float] = (0.0, 1.0), compute_dtype: str = 'float32'):
+               logstd_range: tuple[float, float] = (0.0, 1.0), compute_dtype: str = 'float32',
+               part_warp: bool = False, part_blend: bool = False):
     dtype = precision.resolve(compute_dtype)
+    if part_blend and not part_warp:
+      raise ValueError('model.part_blend mixes the warped part crops into the output: it needs '
+                       'model.part_warp=True.')
+    if part_warp and appearance_channels <= 3:
+      raise ValueError('model.part_warp samples the part crops into the target pose: it needs '
+                       'them as the appearance input (data.inplane_normalize=True).')
     if image_size < 2 or image_size & (image_size - 1):
       raise ValueError(f'image_size={image_size!r} must be a power of two (256 for H3.6M and '
                        'DeepFashion, 128 for Market).')
@@ -201,12 +220,20 @@ class AppearanceModel(nnx.Module):
     self.app_up = UpPath(appearance_channels, app_ch, rngs, dropout_rate, dtype)
     self.app_down = LatentEncoder(app_ch, n_latent_scales, rngs, dropout_rate, sigmoid_logstd,
                                   dtype, logstd_range)
-    self.pose_up = UpPath(pose_channels, pose_ch, rngs, dropout_rate, dtype)
-    self.decoder = Decoder(pose_ch, latent_ch, rngs, dropout_rate, dtype=dtype)
+    num_parts = appearance_channels // 3
+    stream_channels = (pose_channels + part_warp_lib.out_channels(num_parts) if part_warp
+                       else pose_channels)
+    self.pose_up = UpPath(stream_channels, pose_ch, rngs, dropout_rate, dtype)
+    out_channels = 3 + (num_parts + 1 if part_blend else 0)
+    self.decoder = Decoder(pose_ch, latent_ch, rngs, dropout_rate, out_channels, dtype=dtype)
     self.image_size = image_size
     self.appearance_size = app_size
     self.appearance_channels = appearance_channels
     self.pose_channels = pose_channels
+    self.part_warp, self.part_blend = bool(part_warp), bool(part_blend)
+    # the `stickman` input: the stickman, then (part_warp) each part's crop coordinates
+    self.condition_channels = pose_channels + (
+        part_warp_lib.CHANNELS_PER_PART * num_parts if part_warp else 0)
     self.n_scales = n_scales
     self.latent_shapes = tuple((bottleneck * 2**i, bottleneck * 2**i, c)
                                for i, c in enumerate(latent_ch))
@@ -216,17 +243,17 @@ class AppearanceModel(nnx.Module):
     latents are posterior samples (training); without, no dropout and latents = means."""
     return self._encode(appearance, vb.KeyStream(key, self._encode_keys))
 
-  def decode(self, stickman, latents, key=None):
+  def decode(self, stickman, latents, key=None, appearance=None):
     """Image (B, S, S, 3) of the posture in `stickman` with appearance `latents`; `key`
-    switches dropout on."""
-    return self._decode(stickman, latents, vb.KeyStream(key, self._decode_keys))
+    switches dropout on. With part_warp, `appearance` is the input the latents came from."""
+    return self._decode(stickman, latents, vb.KeyStream(key, self._decode_keys), appearance)
 
   def __call__(self, appearance, stickman, key=None):
     """Training (with `key`: dropout, sampled latents) or reconstruction / transfer (without:
     latents = means). Returns (image, means, logstds)."""
     keys = vb.KeyStream(key, self._encode_keys + self._decode_keys)
     means, logstds, zs = self._encode(appearance, keys)
-    return self._decode(stickman, zs, keys), means, logstds
+    return self._decode(stickman, zs, keys, appearance), means, logstds
 
   @property
   def _encode_keys(self):
@@ -240,15 +267,26 @@ class AppearanceModel(nnx.Module):
     _check_image(appearance, self.appearance_size, self.appearance_channels, 'appearance')
     return self.app_down(self.app_up(appearance, keys), keys, sample=keys.active)
 
-  def _decode(self, stickman, latents, keys):
-    _check_image(stickman, self.image_size, self.pose_channels, 'stickman')
+  def _decode(self, stickman, latents, keys, appearance=None):
+    _check_image(stickman, self.image_size, self.condition_channels, 'stickman')
     if len(latents) != len(self.latent_shapes):
       raise ValueError(f'got {len(latents)} latents, the model has {len(self.latent_shapes)}.')
     for i, (z, shape) in enumerate(zip(latents, self.latent_shapes)):
       if z.shape[1:] != shape or z.shape[0] != stickman.shape[0]:
         raise ValueError(f'latent {i} has shape {z.shape}; expected (batch={stickman.shape[0]}, '
                          f'{", ".join(map(str, shape))}).')
-    return self.decoder(self.pose_up(stickman, keys), latents, keys)
+    if not self.part_warp:
+      return self.decoder(self.pose_up(stickman, keys), latents, keys)
+    if appearance is None:
+      raise ValueError('model.part_warp: decode needs the appearance input (its part crops '
+                       'are sampled into the pose).')
+    _check_image(appearance, self.appearance_size, self.appearance_channels, 'appearance')
+    warped = part_warp_lib.warp_parts(appearance, stickman[..., self.pose_channels:])
+    stream = jnp.concatenate([stickman[..., :self.pose_channels], warped], axis=-1)
+    out = self.decoder(self.pose_up(stream, keys), latents, keys)
+    if not self.part_blend:
+      return out
+    return part_warp_lib.blend(out[..., :3], out[..., 3:], warped)
 
   def prior_latents(self, key, batch: int):
     """N(0, I) latents for appearance sampling (upstream `test_forward`)."""

@@ -223,7 +223,8 @@ def loss_from_codes(params, codes, reg_params, vgg_weights, gamma, step, batch, 
   train step can run the encoder once, feed its means to the regressor's update and
   differentiate through it (jax.vjp) without a second pass."""
   means, logstds, latents = codes
-  pred = nnx.merge(model_def, params).decode(batch['stickman'], latents, key=key)
+  pred = nnx.merge(model_def, params).decode(batch['stickman'], latents, key=key,
+                                             appearance=batch['appearance'])
   ll, aux = likelihood(vgg_weights, pred, batch['image'], cfg, batch.get('person_mask'))
   kl = latent_kl(means, logstds)
   kl_weight = jnp.where(step >= cfg.n_init_batches, gamma, 0.0)

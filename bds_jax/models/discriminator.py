@@ -28,7 +28,8 @@ class PatchDiscriminator(nnx.Module):
     self.in_channels = in_channels
 
   def __call__(self, image, stickman):
-    h = jnp.concatenate([image, stickman], axis=-1).astype(jnp.float32)
+    # the stickman drawing only: with model.part_warp its part coordinates follow it
+    h = jnp.concatenate([image, stickman[..., :3]], axis=-1).astype(jnp.float32)
     if h.shape[-1] != self.in_channels:
       raise ValueError(f'discriminator built for {self.in_channels} input channels (image + '
                        f'stickman), got {h.shape[-1]}.')

@@ -44,9 +44,11 @@ def _encode(model_def, params, appearance):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _render(model_def, params, latents, stickmen):
-  latents = [jax.numpy.repeat(z, stickmen.shape[0], axis=0) for z in latents]
-  return nnx.merge(model_def, params).decode(stickmen, latents)
+def _render(model_def, params, latents, appearance, stickmen):
+  n = stickmen.shape[0]
+  latents = [jax.numpy.repeat(z, n, axis=0) for z in latents]
+  return nnx.merge(model_def, params).decode(stickmen, latents,
+                                             appearance=jax.numpy.repeat(appearance, n, axis=0))
 
 
 def check_images(image_set: images_lib.ImageSet, model_image_size: int, run_path: str):
@@ -109,11 +111,11 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
     stickmen = np.stack([imaging.draw_stickman(k, size, layout=image_set.layout)
                          for k in keypoints])
     item = image_set.item(f, f)
-    latents = _encode(appearance.model_def, appearance.params,
-                      jax.device_put(item['appearance'][None]))
+    crops = jax.device_put(item['appearance'][None])
+    latents = _encode(appearance.model_def, appearance.params, crops)
     video = sharding.batched(  # fixed batches: one compilation
-        lambda chunk: _render(appearance.model_def, appearance.params, latents, chunk),
-        (images_lib.to_unit_range(stickmen),), batch)
+        lambda chunk: _render(appearance.model_def, appearance.params, latents, crops, chunk),
+        (np.stack([image_set.pose_input(k) for k in keypoints]),), batch)
     subject = image_set.subject_names[int(image_set.subjects[f])]
     # synthetic_people has many people per subject split: name the person, not only S11
     who = (subject if image_set.persons is image_set.subjects

@@ -51,8 +51,9 @@ def train_and_evaluate(config, workdir: str,
 
   # ---------------------------------------------------------------------------- data
   d = config.data
-  train_set = images.load_split(d, d.train_split)
-  eval_set = images.load_split(d, d.eval_split)
+  warp = bool(config.model.get('part_warp', False))
+  train_set = images.load_split(d, d.train_split, warp)
+  eval_set = images.load_split(d, d.eval_split, warp)
   if train_set.image_size != config.model.image_size:
     raise ValueError(f'model.image_size={config.model.image_size} but {d.name} '
                      f'({d.builder_config or "default"}) has {train_set.image_size} px images.')

@@ -1,0 +1,115 @@
+"""The part warp (model.part_warp): crop coordinates of a target pose, and crops sampled into it."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from bds_jax import imaging
+from bds_jax.imaging import inplane
+from bds_jax.models import appearance as ap
+from bds_jax.models import part_warp
+from test_imaging import frontal_keypoints
+from test_imaging import linear_image
+
+
+def _warp(crops, coords):
+  return np.asarray(part_warp.warp_parts(jnp.asarray(crops[None], jnp.float32),
+                                         jnp.asarray(coords[None], jnp.float32))[0])
+
+
+@pytest.mark.parametrize('geometry', inplane.GEOMETRIES)
+def test_own_crops_warped_back_give_the_image(geometry):
+  """Crops of an image sampled back into the same pose reproduce the image inside every part
+  (a linear image: bilinear sampling is exact up to the crop's resolution)."""
+  image, k = linear_image(), frontal_keypoints()
+  crops = imaging.inplane_normalize(image, k, box_factor=1, geometry=geometry)
+  coords = imaging.part_coordinates(k, 128, 64, geometry=geometry)
+  assert coords.shape == (128, 128, 30) and coords.dtype == np.float32
+  out = _warp(crops, coords)
+  assert out.shape == (128, 128, 40)
+  inside = coords[..., 2::3]
+  np.testing.assert_array_equal(out[..., 30:], inside)
+  for p, name in enumerate(imaging.PARTS):
+    mask = inside[..., p] > 0
+    assert mask.sum() > 20, name  # every part of the frontal pose shows
+    # at most about one source pixel off: crop pixels are 2 image pixels apart (box_factor 1)
+    err = np.abs(out[..., 3 * p:3 * p + 3][mask] - image[mask])
+    assert np.median(err) < 1.0 and err.max() < 4.0, (name, np.median(err), err.max())
+    assert not out[..., 3 * p:3 * p + 3][~mask].any(), name  # zero outside the part
+
+
+def test_coordinates_follow_the_target_pose_and_missing_parts():
+  k = frontal_keypoints()
+  coords = imaging.part_coordinates(k, 128, 64)
+  torso = coords[..., 2] > 0
+  ys, xs = np.nonzero(torso)
+  assert 46 <= xs.min() <= 50 and 78 <= xs.max() <= 82 and 38 <= ys.min() <= 42
+  moved = k + (10, 5)  # the person moves right and down: so does every part
+  shifted = imaging.part_coordinates(moved, 128, 64)
+  differ = np.abs(shifted[5:, 10:] - coords[:-5, :-10]) > 1e-4
+  assert differ.mean() < 1e-3  # only pixels on a quad's edge may round the other way
+  valid = np.ones(17, bool)
+  valid[[imaging.stickman.R_ELBOW, imaging.stickman.R_WRIST]] = False
+  gone = imaging.part_coordinates(k, 128, 64, valid=valid)
+  assert not gone[..., 3 * imaging.PARTS.index('r_forearm') + 2].any()
+  assert gone[..., 2].any()  # the torso is still there
+  with pytest.raises(ValueError, match='crop geometry'):
+    imaging.part_coordinates(k, 128, 64, geometry='mirror')
+
+
+def test_model_reads_the_warped_crops_and_needs_them():
+  """With part_warp the output depends on the appearance crops through the posture stream
+  (the latents held fixed), and decode without the crops is refused with a clear message."""
+  model = ap.AppearanceModel(nnx.Rngs(0), image_size=16, bottleneck_factor=2, nf_start=4,
+                             nf_max=8, box_factor=1, appearance_channels=30, part_warp=True)
+  assert model.condition_channels == 33
+  rng = np.random.default_rng(0)
+  crops = jnp.asarray(rng.uniform(-1, 1, (2, 8, 8, 30)), jnp.float32)
+  k = frontal_keypoints() / 8.0
+  stick = np.concatenate([imaging.draw_stickman(k, 16) / 127.5 - 1,
+                          imaging.part_coordinates(k, 16, 8)], -1)
+  stick = jnp.asarray(np.stack([stick, stick]), jnp.float32)
+  graph, params = nnx.split(model)
+
+  @jax.jit
+  def swapped(params, crops):
+    m = nnx.merge(graph, params)
+    z = m.encode(crops)[2]  # the same latents, the other person's crops
+    return m.decode(stick, z, appearance=crops), m.decode(stick, z, appearance=crops[::-1])
+
+  a, b = swapped(params, crops)
+  assert float(jnp.abs(a[0] - b[0]).mean()) > 1e-4
+  _, _, z = jax.eval_shape(model.encode, crops)
+  with pytest.raises(ValueError, match='needs the appearance input'):
+    model.decode(stick, z)
+  with pytest.raises(ValueError, match='expected NHWC shape'):
+    model.decode(stick[..., :3], z, appearance=crops)
+  with pytest.raises(ValueError, match='needs them as the appearance input'):
+    ap.AppearanceModel(nnx.Rngs(0), image_size=16, bottleneck_factor=3, nf_start=4,
+                       nf_max=8, part_warp=True)
+
+
+def test_blend_copies_a_part_where_it_is_inside_and_paints_elsewhere():
+  rng = np.random.default_rng(1)
+  painted = jnp.asarray(rng.uniform(-1, 1, (1, 4, 4, 3)), jnp.float32)
+  rgb = rng.uniform(-1, 1, (1, 4, 4, 2, 3))
+  inside = np.zeros((1, 4, 4, 2))
+  inside[:, :2, :, 0] = 1  # part 0 covers the top half, part 1 nothing
+  warped = jnp.asarray(np.concatenate([(rgb * inside[..., None]).reshape(1, 4, 4, 6), inside],
+                                      -1), jnp.float32)
+  logits = np.zeros((1, 4, 4, 3))
+  logits[..., 1] = 50.0  # the model prefers part 1, which is nowhere: it gets no weight
+  logits[..., 0] = 40.0
+  out = np.asarray(part_warp.blend(painted, jnp.asarray(logits, jnp.float32), warped))
+  np.testing.assert_allclose(out[:, :2], rgb[:, :2, :, 0], atol=1e-5)
+  np.testing.assert_allclose(out[:, 2:], np.asarray(painted)[:, 2:], atol=1e-5)
+  model = ap.AppearanceModel(nnx.Rngs(0), image_size=16, bottleneck_factor=2, nf_start=4,
+                             nf_max=8, box_factor=1, appearance_channels=30, part_warp=True,
+                             part_blend=True)
+  image, _, _ = jax.eval_shape(model, jnp.zeros((1, 8, 8, 30)), jnp.zeros((1, 16, 16, 33)))
+  assert image.shape == (1, 16, 16, 3)
+  with pytest.raises(ValueError, match='needs model.part_warp=True'):
+    ap.AppearanceModel(nnx.Rngs(0), image_size=16, bottleneck_factor=2, nf_start=4,
+                       nf_max=8, box_factor=1, appearance_channels=30, part_blend=True)
