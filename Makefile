@@ -56,7 +56,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python synthesize.py video --workdir=$(WORKDIR) --appearance_workdir=$(WORKDIR)/appearance
 
 test: $(VENV)/.installed-tests
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 clean:
 	rm -rf $(VENV)
