@@ -261,7 +261,7 @@ def test_missing_behavior_run_is_a_clear_error(diffusion_run, tmp_path):
 
 
 def test_hmp_and_guidance_suites(behavior_workdir, diffusion_run, labelled_run, tmp_path):
-  from bds_jax.evaluation import common, context, report  # pylint: disable=g-import-not-at-top
+  from bds_jax.evaluation import common, context, hmp as hmp_eval  # pylint: disable=g-import-not-at-top
   from bds_jax.evaluation import guidance as guidance_suite  # pylint: disable=g-import-not-at-top
   from bds_jax.evaluation import hmp as hmp_suite  # pylint: disable=g-import-not-at-top
   from configs import evaluate as eval_configs  # pylint: disable=g-import-not-at-top
@@ -281,7 +281,7 @@ def test_hmp_and_guidance_suites(behavior_workdir, diffusion_run, labelled_run, 
     assert np.isfinite(hmp[prior]['ADE']) and hmp[prior]['APD'] > 0
   assert hmp['oracle_code']['ADE'] > 0  # smoke: 10 frames at lag 4 fit in the 100 predicted
   assert hmp['diffusion_prior'].startswith('observation-only')
-  table = report.hmp_table({'ours': hmp}, 'synthetic_motion')
+  table = hmp_eval.table({'ours': hmp}, 'synthetic_motion')
   assert "| ours | diffusion: observation-only (BeLFusion's setting) |" in table
   assert '| CoMusion (published, Human3.6M) |' in table
   assert '| SLD (published, Human3.6M; ECCV\'24; second-hand; DLow/GSPS windows' in table

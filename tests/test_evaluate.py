@@ -1,14 +1,18 @@
 """evaluate.py end to end on tiny trained models: well-formed, deterministic, clear errors."""
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
+import types
 
+import ml_collections
 import numpy as np
 import pytest
 
+from bds_jax import kinds
 from bds_jax import runs
 from bds_jax.data import hmp as hmp_data
 from bds_jax.evaluation import runner
@@ -190,14 +194,47 @@ def test_resampling_to_50hz_is_exact_for_linear_motion():
 
 
 def test_table5_prints_the_newer_pose_guided_rows_apart():
-  from bds_jax.evaluation import report  # pylint: disable=g-import-not-at-top
+  from bds_jax.evaluation import appearance as appearance_eval  # pylint: disable=g-import-not-at-top
   m = {'ssim': 0.5, 'is': None, 'fid': None, 'l1': 0.2}
   r = {'inception': 'no Inception weights given', 'reconstruction': m, 'transfer': m,
        'real': {'is': None}, 'num_images': 4,
        'posture_probe': {'probe_error': 0.1, 'adversary_error': 0.1, 'mean_pose_error': 0.1,
                          'train_images': 8, 'test_images': 4, 'steps': 2}}
-  table = report.appearance_table({'ours': r}, 'deepfashion')
+  table = appearance_eval.table({'ours': r}, 'deepfashion')
   assert ('| published: PCDMs (ICLR\'24) (DeepFashion) ◀ | pose transfer at 256×176 (their '
           'protocol) | 0.744 | | 7.47 | |') in table
   assert '| published: IMAGPose (NeurIPS\'24) (Market-1501) | pose transfer at 128×64' in table
   assert 'compare them only with numbers made that way' in table and '0.1284' in table
+
+
+def test_a_new_metric_follows_the_architecture_recipe(behavior_workdir, tmp_path, monkeypatch):
+  """docs/architecture.md, "A metric", done by a test: an evaluator module with run() (and its
+  table beside it), a section of the eval config and a name in its kind's suites; evaluate
+  then runs it, writes it to results.json and renders <suite>.md with its own table."""
+  toy = types.ModuleType('bds_jax.evaluation.toy_metric')
+
+  def run(ctx, *, seed: int, num_windows: int):
+    del seed
+    x = np.stack([ctx.test.window(0, i)[:ctx.seq_len] for i in range(num_windows)])
+    mu, _ = ctx.posterior(x)
+    yield 'code_norm', float(np.mean(np.linalg.norm(mu, axis=-1)))
+    yield 'windows', {'count': num_windows}
+
+  toy.run = run
+  toy.table = lambda results, dataset: '\n'.join(
+      [f'## Toy metric on {dataset}', '| model | code norm |', '|---|---|']
+      + [f'| {name} | {r["code_norm"]:.3f} |' for name, r in results.items()]) + '\n'
+  monkeypatch.setitem(sys.modules, toy.__name__, toy)
+  kind = kinds.KINDS['behavior']
+  monkeypatch.setitem(kinds.KINDS, 'behavior', dataclasses.replace(
+      kind, eval_suites=kind.eval_suites + ('toy_metric',)))
+  c = _eval_config(suites='toy_metric')
+  c.toy_metric = ml_collections.ConfigDict({'num_windows': 3})
+  results = runner.evaluate(behavior.get_config('smoke'), c, behavior_workdir,
+                            out_dir=str(tmp_path / 'out'))
+  r = results['runs']['ours']['suites']['toy_metric']
+  assert r['windows'] == {'count': 3} and r['code_norm'] > 0
+  stored = json.loads((tmp_path / 'out' / 'results.json').read_text())
+  assert stored['runs']['ours']['suites']['toy_metric'] == r
+  table = (tmp_path / 'out' / 'toy_metric.md').read_text()
+  assert table.startswith('## Toy metric on synthetic_motion') and f'{r["code_norm"]:.3f}' in table

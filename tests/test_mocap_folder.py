@@ -181,8 +181,7 @@ def test_unlabelled_folder_trains_and_transfer_says_it_needs_classes(tmp_path):
   assert ("needs at least two classes (it pairs windows of different classes and probes the code "
           "for the class), but every window of mocap_folder/train is of class 'unlabelled'"
           in results['skipped'])
-  from bds_jax.evaluation import report  # pylint: disable=g-import-not-at-top
-  assert 'skipped (the transfer suite needs at least two classes' in report.transfer_table(
+  assert 'skipped (the transfer suite needs at least two classes' in transfer.table(
       {'ours': results}, 'mocap_folder')
   # Realism's transfer kind takes its start posture from any window.
   w = windows['train']

@@ -46,6 +46,7 @@ from bds_jax import sharding
 from bds_jax.data import datasets
 from bds_jax.data import images as images_lib
 from bds_jax.evaluation import appearance_truth as truth_lib
+from bds_jax.evaluation import report
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
 from bds_jax.metrics import image_scores
@@ -225,3 +226,72 @@ def run(ctx: Context, *, seed: int = 0, num_images: int = 8000,
                                       truth_lib.dataset_supersample(ctx.config.data),
                                       num_pairs=num_pairs, seed=seed, batch_size=batch_size,
                                       data_sharding=ctx.data_sharding, lpips_params=lpips_net)
+
+
+def _inception_cell(value, note: str, digits: int = 2) -> str:
+  return report.fmt(value, digits) if value is not None else note
+
+
+def table(results: dict, dataset: str) -> str:
+  """Paper Table 5 (our rows, then the paper's), the posture probe, and on synthetic_people
+  transfer against the true rendering."""
+  spec = datasets.get(dataset)
+  note = (f'\n*The paper\'s numbers are on {spec.title} (its column is marked); ours are on '
+          f'`{dataset}`.*\n' if spec.paper_table5 else
+          f'\n*Our numbers are on `{dataset}`; the paper reports Table 5 on DeepFashion and '
+          'Market-1501 only (no Human3.6M numbers) and is shown for orientation only.*\n')
+  lines = [f'## Appearance model (paper Table 5){note}',
+           'Reconstruction: the frame\'s own appearance and stickman (the paper\'s setting). '
+           'Transfer: the appearance of another frame of the same person in the frame\'s pose, '
+           'scored against the frame. SSIM on [0, 1] (Wang et al.: Gaussian σ 1.5), L1 on '
+           '[-1, 1]; IS (torchvision Inception-v3, upstream\'s protocol: keypoint-box crops, '
+           '[-1, 1], 299 bilinear, 1 split) and FID against the real crops, not comparable '
+           'with TF-Inception numbers.', '',
+           '| model | setting | SSIM | IS | FID | L1 |', '|---|---|---|---|---|---|']
+  for name, r in results.items():
+    ni = r['inception'] if r['inception'] == 'no Inception weights given' else '–'
+    for setting in ('reconstruction', 'transfer'):
+      m = r[setting]
+      lines.append(f'| {name} | {setting} | {report.fmt(m["ssim"], 3)} | '
+                   f'{_inception_cell(m["is"], ni)} | {_inception_cell(m["fid"], ni)} | '
+                   f'{report.fmt(m["l1"], 3)} |')
+    lines.append(f'| {name} | real eval frames (reference) | – | '
+                 f'{_inception_cell(r["real"]["is"], ni)} | – | – |')
+  for method, (df, market) in report.PAPER_TABLE5.items():
+    for ds, (is_, ssim) in zip(report.TABLE5_DATASETS, (df, market)):
+      mark = ' ◀' if ds == dataset else ''
+      lines.append(f'| paper: {method} ({datasets.get(ds).title}){mark} | reconstruction | {ssim:.2f} | '
+                   f'{is_:.2f} | | |')
+  for method, per_dataset in report.PUBLISHED_POSE_GUIDED.items():
+    for ds, (fid_, _, ssim) in zip(report.TABLE5_DATASETS, per_dataset):
+      mark = ' ◀' if ds == dataset else ''
+      lines.append(f'| published: {method} ({datasets.get(ds).title}){mark} | pose transfer '
+                   f'at {datasets.get(ds).pose_guided_size} (their protocol) | {ssim:.3f} | | '
+                   f'{fid_:.2f} | |')
+  lines += ['', 'Published pose-guided rows (second-hand, from benchmark summaries) use their own '
+            'protocol (pose transfer, not reconstruction; other resolutions; FID is fragile to '
+            'the image set, resizing and file format): compare them only with numbers made that '
+            'way. Their LPIPS: ' + '; '.join(
+                f'{m} {report.fmt(df[1], 4)} ({datasets.get(report.TABLE5_DATASETS[0]).title}), '
+                f'{report.fmt(mk[1], 4)} ({datasets.get(report.TABLE5_DATASETS[1]).title})'
+                for m, (df, mk) in report.PUBLISHED_POSE_GUIDED.items())
+            + '.']
+  lines += ['', '### Posture in the appearance code (the RE analogue)',
+            'Keypoint error (mean L2 norm of the (J, 2) error, keypoints in [0, 1] of the image '
+            'size) of a fresh regressor trained on train-split appearance means and scored on '
+            'the eval frames\' means; beside it the run\'s own adversary on the same means, and '
+            'predicting the mean train pose (no information). A probe close to the mean-pose '
+            'error means little posture in the code.', '',
+            '| model | fresh probe (held out) | run\'s adversary | mean pose | train / eval '
+            'frames | probe steps |', '|---|---|---|---|---|---|']
+  for name, r in results.items():
+    p = r['posture_probe']
+    lines.append(f'| {name} | {report.fmt(p["probe_error"], 3)} | {report.fmt(p["adversary_error"], 3)} | '
+                 f'{report.fmt(p["mean_pose_error"], 3)} | {p["train_images"]} / {p["test_images"]} | '
+                 f'{p["steps"]} |')
+  for name, r in results.items():
+    if 'truth' in r:
+      lines += ['', truth_lib.truth_table(name, r['truth'])]
+  lines += ['', '; '.join(f'{name}: {r["num_images"]} eval frames, Inception: {r["inception"]}'
+                          for name, r in results.items())]
+  return '\n'.join(lines) + '\n'

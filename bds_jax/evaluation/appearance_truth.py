@@ -38,6 +38,7 @@ from flax import nnx
 from bds_jax import sharding
 from bds_jax.data import images as images_lib
 from bds_jax.data import sources
+from bds_jax.evaluation import report
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import lpips as lpips_lib
 from bds_jax.synthetic import truth as synthetic_truth
@@ -167,3 +168,42 @@ def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *
   for name in ROWS + ('code_effect',):
     out[name] = {k: float(np.mean(v)) for k, v in per_image[name].items()}
   return out
+
+
+def truth_table(name: str, t: dict) -> str:
+  labels = {'reconstruction': 'model: reconstruction of B', 'transfer': 'model: transfer A → B',
+            'appearance_image': 'reference: A\'s image', 'stickman': 'reference: B\'s stickman',
+            'target_frame': 'reference: B\'s frame (wrong person)'}
+  # Results written before a column existed lack it; LPIPS only when its weights were given.
+  optional = [('l1_person', 'L1, person'), ('ssim_person', 'SSIM, person'),
+              ('sharpness', 'sharpness, person'), ('lpips', 'LPIPS')]
+  present = [(k, c) for k, c in optional if k in t['transfer']]
+  with_person = 'l1_person' in t['transfer']
+  with_lpips = 'lpips' in t['transfer']
+  columns = ['SSIM', 'L1'] + [c for _, c in present]
+  keys = ['ssim', 'l1'] + [k for k, _ in present]
+  lines = [f'### {name}: transfer against the true rendering (synthetic_people; new)',
+           f'{t["num_pairs"]} eval pairs of different people. Truth: person A rendered in frame '
+           'B\'s 3D pose and camera. SSIM on [0, 1] (higher is better), L1 on [-1, 1] (lower '
+           'is better). Reconstruction is scored against frame B itself; every other row '
+           'against the truth.', '', '| row | ' + ' | '.join(columns) + ' |',
+           '|---' * (len(columns) + 1) + '|']
+  if with_person:
+    lines[1] += (' "L1, person": on the pixels A or B covers (the rest is room, which every '
+                 'row gets nearly right).')
+  if 'sharpness' in t['transfer']:
+    lines[1] += (' "sharpness, person": the image-gradient energy there over the truth\'s '
+                 '(1: as sharp as the truth; a blur is below 1).')
+  if with_lpips:
+    lines[1] += ' LPIPS: VGG16, v0.1 (lower is better).'
+  for row, label in labels.items():
+    lines.append(f'| {label} | ' + ' | '.join(report.fmt(t[row][k], 3) for k in keys) + ' |')
+  if 'code_effect' in t:
+    e = t['code_effect']
+    lines += ['', f'Code effect: swapping B\'s appearance input for A\'s moves the model\'s '
+              f'output by L1 {report.fmt(e["model"], 3)} on the person and {report.fmt(e["model_background"], 3)} '
+              f'elsewhere; A\'s and B\'s true images in that pose differ by '
+              f'{report.fmt(e["truth"], 3)} on the person and not elsewhere (near 0 on the person: '
+              'the model would ignore its appearance input; near the truths\' difference: it '
+              'draws each person as their own).']
+  return '\n'.join(lines)

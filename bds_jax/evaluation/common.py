@@ -16,7 +16,8 @@ Trainers run each entry every N steps (0: not periodically) and after the last s
 (`<prefix><metric>/<key>`) and words or None left out of the logs, so the suites of
 evaluate.py run as training evaluators too.
 evaluate.py runs the paper suites named by `eval_config.suites`, with `eval_config.<suite>` as
-keyword arguments (plus `seed`); their values may be nested dicts. A figure is an evaluator that
+keyword arguments (plus `seed`); their values may be nested dicts, and the module's optional
+`table(results, dataset)` renders its <suite>.md (report.write). A figure is an evaluator that
 writes files and yields nothing. So a new metric is one new module here, named in a config.
 """
 

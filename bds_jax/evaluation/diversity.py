@@ -12,6 +12,7 @@ same distribution as a separate draw, at a fifth of the cost).
 import jax
 import numpy as np
 
+from bds_jax.evaluation import report
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import diversity
 
@@ -53,3 +54,20 @@ def run(ctx: Context, *, seed: int, num_conditionings: int, num_samples):
       m = diversity.diversity_metrics(samples[:, :n], futures_m)
       per_n[str(n)] = {k.upper(): float(np.mean(v)) for k, v in m.items()}
     yield prior, per_n
+
+
+def table(results: dict, dataset: str) -> str:
+  lines = [f'## Diversity (paper Tables 2 and 4){report.dataset_note(dataset)}',
+           'Metres, world coordinates of the 17 joints; N samples per start posture.', '',
+           '| model | prior | N | ASD | FSD | APD | ADE | FDE |', '|---|---|---|---|---|---|---|---|']
+  for name, r in results.items():
+    for prior in ('gaussian', 'flow'):
+      for n, m in r.get(prior, {}).items():
+        lines.append(f'| {name} | {prior} | {n} | {report.fmt(m["ASD"])} | {report.fmt(m["FSD"])} | '
+                     f'{report.fmt(m["APD"])} | {report.fmt(m["ADE"])} | {report.fmt(m["FDE"])} |')
+  for name, (a10, f10, a50, f50) in report.PAPER_TABLE2.items():
+    lines.append(f'| paper: {name} | | 10 | {a10:.2f} | {f10:.2f} | | | |')
+    lines.append(f'| paper: {name} | | 50 | {a50:.2f} | {f50:.2f} | | | |')
+  lines.append('')
+  lines.append('Paper Table 4 APD: ' + ', '.join(f'{k} {v:.2f}' for k, v in report.PAPER_APD.items()))
+  return '\n'.join(lines) + '\n'

@@ -37,11 +37,12 @@ import numpy as np
 from bds_jax import synthetic
 from bds_jax.data import datasets
 from bds_jax.data.pipeline import fixed_windows
+from bds_jax.evaluation import report
 from bds_jax.evaluation.context import Context
 from bds_jax.evaluation.transfer import t_values
 from bds_jax.metrics import probes
-from bds_jax.models import body_frame
 from bds_jax.metrics import transfer
+from bds_jax.models import body_frame
 
 CATEGORIES = ('self', 'direct', 'transition')
 METHODS = ('model', 'static', 'source_offsets', 'copy_source')
@@ -207,3 +208,51 @@ def run(ctx: Context, *, seed: int, num_pairs: int, classifier_steps: int):
                                           'truth': acc[f'truth_{cat}_accuracy']}
   out['recognition_real_test_windows'] = acc['test_accuracy']
   yield from out.items()
+
+
+def table(results: dict, dataset: str) -> str:
+  del dataset
+  lines = ['## Ground-truth transfer (synthetic dataset; new)',
+           'MPJPE (mm) between the re-enactment and the generator\'s true rendering of the '
+           'source behavior from the target start posture, at T and averaged. The source window '
+           'starts at its behavior onset and the truth starts moving at once, so both show the '
+           'behavior from the first frame. `self`: each source re-enacted from its own first '
+           'frame (what the code carries at all); `direct`: the target posture needs no '
+           'transition; `transition`: the truth first moves into the behavior (e.g. stands up), '
+           'which a code of the behavior alone does not say, so these pairs are reported apart '
+           'and never pooled. Naive references: holding the start posture (static), adding the '
+           'source\'s joint displacements to the start posture (source offsets), and the source '
+           'window moved to the target\'s root (copy source).',
+           '']
+  for name, r in results.items():
+    if 'skipped' in r:
+      lines.append(f'- {name}: skipped ({r["skipped"]}).')
+      continue
+    ts = r['T']
+    for cat in ('self', 'direct', 'transition'):
+      rc = r.get(cat, {})
+      if not rc.get('num_pairs'):
+        continue
+      lines += [f'| {name}, {cat} ({rc["num_pairs"]} pairs) | ' +
+                ' | '.join(f'T={t}' for t in ts) + ' | mean | × static |',
+                '|' + '---|' * (len(ts) + 3)]
+      static = rc['mpjpe_mm_static']['mean']
+      for kind in ('model', 'static', 'source_offsets', 'copy_source'):
+        if f'mpjpe_mm_{kind}' not in rc:
+          continue
+        m = rc[f'mpjpe_mm_{kind}']
+        lines.append(f'| {kind} | ' + ' | '.join(report.fmt(m[str(t)], 0) for t in ts) +
+                     f' | {report.fmt(m["mean"], 0)} | {report.fmt(m["mean"] / static, 2)} |')
+      lines.append('')
+      if rc.get('by_class'):
+        lines += ['| class | pairs | model | static | × static |', '|---|---|---|---|---|']
+        lines += [f'| {c} | {n} | {report.fmt(m, 0)} | {report.fmt(st, 0)} | {report.fmt(m / st, 2)} |'
+                  for c, (n, m, st) in rc['by_class'].items()]
+        lines.append('')
+      if 'recognition_accuracy' in rc:
+        acc = rc['recognition_accuracy']
+        lines += [f'Behavior recognised in the re-enactments: {report.fmt(acc["reenacted"])} (on the '
+                  f'true renderings {report.fmt(acc["truth"])}).', '']
+    lines += [f'Classifier accuracy on real test windows: '
+              f'{report.fmt(r["recognition_real_test_windows"])}; {r["num_pairs"]} pairs in all.', '']
+  return '\n'.join(lines) + '\n'

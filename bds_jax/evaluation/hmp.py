@@ -34,6 +34,7 @@ import numpy as np
 from bds_jax import skeleton
 from bds_jax.data import datasets
 from bds_jax.data import hmp as hmp_data
+from bds_jax.evaluation import report
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
 from bds_jax.metrics import hmp
@@ -201,3 +202,43 @@ def oracle_code(ctx: Context, windows: hmp_data.HMPWindows, observed: int,
   full = hmp_data.resample(windows.last_observed_abs[:, None], pred[:, None], lag, predicted)
   m = hmp.window_metrics(hmp_data.to_root_relative(full), windows.future)
   return {'ADE': float(np.mean(m['ade'])), 'FDE': float(np.mean(m['fde']))}
+
+
+def _prior_label(prior: str, r: dict) -> str:
+  if prior != 'diffusion':
+    return prior
+  return f'diffusion: {r.get("diffusion_prior", "conditioning not recorded")}'
+
+
+def table(results: dict, dataset: str) -> str:
+  cols = ('APD', 'ADE', 'FDE', 'MMADE', 'MMFDE', 'APDE', 'CMD', 'FID')
+  lines = [f'## Stochastic human motion prediction (DLow/BeLFusion protocol){report.dataset_note(dataset)}',
+           '25 observed / 100 predicted frames at 50 Hz, root-relative 16 joints, metres.', '',
+           '| model | prior | ' + ' | '.join(cols) + ' |', '|' + '---|' * (len(cols) + 2)]
+  for name, r in results.items():
+    for prior in report.HMP_PRIORS:
+      if prior in r:
+        lines.append(f'| {name} | {_prior_label(prior, r)} | ' +
+                     ' | '.join(report.fmt(r[prior].get(c), 3) for c in cols) + ' |')
+    if 'oracle_code' in r:
+      lines.append(f'| {name} | oracle: the true future\'s own code, K = 1 | ' +
+                   ' | '.join(report.fmt(r['oracle_code'].get(c), 3) for c in cols) + ' |')
+  for method, row in report.PUBLISHED_HMP.items():
+    caveat = f'; {report.PUBLISHED_HMP_CAVEATS[method]}' if method in report.PUBLISHED_HMP_CAVEATS else ''
+    lines.append(f'| {method} (published, Human3.6M{caveat}) | | ' +
+                 ' | '.join(report.fmt(row.get(c), 3) for c in cols) + ' |')
+  first = next(iter(results.values()))
+  lines += ['', f'{first["num_windows"]} windows, K = {first["num_samples"]}, multimodal radius '
+                f'{first["threshold"]}; CMD reference: {first["cmd_reference"]}.',
+            f'Prediction: {first["prediction"]}.',
+            'Published rows: as listed in benchmark summaries and other papers\' tables, not read '
+            'from the papers; "second-hand" ones only from such tables.']
+  for name, r in results.items():
+    who = f' ({name})' if len(results) > 1 else ''
+    if r.get('protocol_differences'):
+      lines += ['', f'Differences from the published protocol{who}:']
+      lines += [f'- {d}' for d in r['protocol_differences']]
+    if r.get('recipe_differences'):
+      lines += ['', f'The diffusion row\'s model beside BeLFusion\'s{who}:']
+      lines += [f'- {d}' for d in r['recipe_differences']]
+  return '\n'.join(lines) + '\n'

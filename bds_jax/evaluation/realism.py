@@ -27,6 +27,7 @@ to take a transfer's start posture from: it is taken from any window of the same
 import jax
 import numpy as np
 
+from bds_jax.evaluation import report
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 
@@ -137,3 +138,19 @@ def run(ctx: Context, *, seed: int, num_windows: int, steps: int):
     yield kind, {'heldout_accuracy': r['heldout_accuracy'], 'heldout_auc': r['heldout_auc'],
                  'paper_mean_p_real': r['paper_mean_p_real_fake_train'],
                  'heldout_mean_p_real': r['heldout_mean_p_real_fake']}
+
+
+def table(results: dict, dataset: str) -> str:
+  kinds = ('self', 'transfer', 'prior', 'flow')
+  lines = [f'## Realism (paper Table 3){report.dataset_note(dataset)}',
+           'Held-out accuracy of a real-vs-generated GRU classifier (0.5 = indistinguishable) '
+           '/ ROC AUC; in parentheses the paper-comparable mean P(real) of the generated '
+           'training sequences (0.5 ideal).', '',
+           '| model | ' + ' | '.join(kinds) + ' |', '|' + '---|' * (len(kinds) + 1)]
+  for name, r in results.items():
+    cells = [f'{report.fmt(r[k]["heldout_accuracy"])} / {report.fmt(r[k]["heldout_auc"])} '
+             f'({report.fmt(r[k]["paper_mean_p_real"])})' if k in r else '–' for k in kinds]
+    lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+  for name, row in report.PAPER_TABLE3.items():
+    lines.append(f'| paper: {name} | ' + ' | '.join(f'({row[k]:.2f})' for k in kinds) + ' |')
+  return '\n'.join(lines) + '\n'

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bds_jax.data.pipeline import fixed_windows
+from bds_jax.evaluation import report
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
@@ -142,3 +143,52 @@ def run(ctx: Context, *, seed: int, num_windows: int, train_windows: int, probe_
 
 def _keys(d: dict) -> dict:
   return {str(k): float(v) for k, v in d.items()}
+
+
+def table(results: dict, dataset: str) -> str:
+  """Paper Table 1 layout: one row per evaluated run, then the paper's rows."""
+  skipped = [f'- {name}: skipped ({r["skipped"]}).' for name, r in results.items()
+             if 'skipped' in r]
+  results = {name: r for name, r in results.items() if 'skipped' not in r}
+  if not results:  # data without classes (docs/own_mocap.md)
+    return '\n'.join([f'## Behavior transfer (paper Table 1){report.dataset_note(dataset)}', '']
+                     + skipped) + '\n'
+  ts = next(iter(results.values()))['T']
+  head = ' | '.join(f'T={t} RE | T={t} TDE' for t in ts)
+  lines = [f'## Behavior transfer (paper Table 1){report.dataset_note(dataset)}',
+           'RE: held-out posture regression error from μ (higher = less posture in the code); '
+           'TDE: time-aligned re-enactment vs source (z-scored units); acc: linear probe on μ '
+           '(train → test); d_β: mean ± std. Paper-comparable variants (upstream\'s TDE offset, '
+           'RE trained and scored on test) in parentheses.', '',
+           f'| model | {head} | acc | d_β |', '|' + '---|' * (2 * len(ts) + 3)]
+  for name, r in results.items():
+    body = 'RE_body' in r  # a body-frame run: RE on both kinds of target, each labelled
+    cells = ' | '.join(f'{report.fmt(r["RE"][str(t)])} ({report.fmt(r["RE_paper_same_data"][str(t)])}) | '
+                       f'{report.fmt(r["TDE"][str(t)])} ({report.fmt(r["TDE_upstream"][str(t)])})' for t in ts)
+    label = f'{name}, RE on world z-scores' if body else name
+    lines.append(f'| {label} | {cells} | {report.fmt(r["acc"])} (gt {report.fmt(r["gt_acc"])}) | '
+                 f'{report.fmt(r["d_beta"]["mean"])} ± {report.fmt(r["d_beta"]["std"])} |')
+    if body:
+      cells = ' | '.join(f'{report.fmt(r["RE_body"][str(t)])} '
+                         f'({report.fmt(r["RE_body_paper_same_data"][str(t)])}) | –' for t in ts)
+      lines.append(f'| {name}, RE on body-frame targets | {cells} | | |')
+  for name, (re, tde, acc, (dm, ds)) in report.PAPER_TABLE1.items():
+    cells = ' | '.join(f'{re[report.PAPER_T_VALUES.index(t)]:.2f} | {tde[report.PAPER_T_VALUES.index(t)]:.2f}'
+                       for t in ts)
+    lines.append(f'| paper: {name} | {cells} | {acc:.2f} (gt {report.PAPER_GT_ACC:.2f}) | '
+                 f'{dm:.2f} ± {ds:.2f} |')
+  lines.append('')
+  bodies = [r for r in results.values() if 'RE_body' in r]
+  if bodies:
+    lines += ['RE kinds. World: the source posture at T in world z-scores, the paper\'s '
+              'targets; the paper\'s RE column is this measurement (of a world-frame model). '
+              'A body-frame run\'s code cannot carry where the person stands or faces, by '
+              'construction, so its world RE mostly measures that placement and is inflated: '
+              'it is neither the paper\'s number nor a measure of disentanglement. Body frame: '
+              f'{bodies[0]["RE_kinds"]["RE_body"]}; it measures the posture left in the code '
+              'and has no paper counterpart.', '']
+  for name, r in results.items():
+    lines.append(f'- {name}: same-class reference d_β = '
+                 f'{report.fmt(r["d_beta_same_class_reference"]["mean"])}; chance accuracy '
+                 f'{report.fmt(r["chance_acc"])}; {r["num_pairs"]} test pairs.')
+  return '\n'.join(lines + skipped) + '\n'
