@@ -18,9 +18,11 @@ from flax import nnx
 
 from bds_jax.models import appearance as ap
 from bds_jax.models import appearance_losses as al
+from bds_jax.models import build
 from bds_jax.models import discriminator
 from bds_jax.models import vgg
 from bds_jax.models import vunet_blocks as vb
+from configs import appearance as appearance_config
 
 S, B, J = 16, 2, 17
 _RNG = np.random.default_rng(0)  # test data from NumPy: threefry draws are slow to compile
@@ -173,27 +175,36 @@ def test_forward_shapes_and_eval_mode(tiny, evaluated):
   assert [x.shape for x in z] == [(B, 8, 8, 8), (B, 16, 16, 4)]
 
 
+def _preset_model(preset: str):
+  """The abstract model and regressor of configs/appearance.py:<preset> (the real build path)."""
+  c = appearance_config.get_config(preset)
+  return nnx.eval_shape(lambda: build.create_appearance(c, jax.random.key(0))), c
+
+
 def test_paper_presets_trace():
   # The full-size forward, traced (no compile): 256 px, 7 scales, 4x4 and 8x8 latents.
-  model = nnx.eval_shape(lambda: ap.AppearanceModel(nnx.Rngs(0), **ap.PRESETS['h36m']))
+  (model, reg), c = _preset_model('h36m')
   graphdef, state = nnx.split(model)
-  assert model.n_scales == 7
+  assert model.n_scales == 7 and model.appearance_channels == 3 and not model.part_warp
   assert sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))) == 13_368_620
   x = jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.float32)
   out = jax.eval_shape(lambda s, a, c: nnx.merge(graphdef, s)(a, c, key=jax.random.key(0)),
                        state, x, x)
   assert out[0].shape == (1, 256, 256, 3)
   assert [m.shape for m in out[1]] == [(1, 4, 4, 128), (1, 8, 8, 128)]
-  build = lambda: ap.KeypointRegressor(model.latent_shapes, ap.NUM_KEYPOINTS['h36m'],
-                                      nnx.Rngs(0))
-  assert _traced(build, out[1]).shape == (1, 17, 2)
+  reg_graph, reg_state = nnx.split(reg)
+  assert jax.eval_shape(lambda s, m: nnx.merge(reg_graph, s)(m), reg_state,
+                        out[1]).shape == (1, c.model.num_keypoints, 2) == (1, 17, 2)
   # Upstream's regressor: kernel 4 on the 4x4 mean, 8 on the 8x8 one, 128 channels each.
-  assert [c.kernel.shape for c in nnx.eval_shape(build).convs] == [(4, 4, 128, 128),
-                                                                   (8, 8, 128, 128)]
-  # Market: 128 px, bottleneck factor 1, 64 px part crops -> 2x2 and 4x4 latents.
-  market = nnx.eval_shape(lambda: ap.AppearanceModel(nnx.Rngs(0), **ap.PRESETS['market']))
+  assert [conv.kernel.shape for conv in reg.convs] == [(4, 4, 128, 128), (8, 8, 128, 128)]
+  # Market: 128 px, bottleneck factor 1, 64 px part crops -> 2x2 and 4x4 latents, 18 joints.
+  (market, market_reg), _ = _preset_model('market')
   assert market.n_scales == 7 and market.appearance_size == 64
+  assert market.appearance_channels == 30 and not market.part_warp
   assert market.latent_shapes == ((2, 2, 128), (4, 4, 128))
+  assert market_reg.num_keypoints == 18
+  (deepfashion, _), _ = _preset_model('deepfashion')
+  assert deepfashion.appearance_size == 64 and deepfashion.latent_shapes[0] == (4, 4, 128)
 
 
 def test_raw_logstd_option():

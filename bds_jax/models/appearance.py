@@ -19,7 +19,7 @@ part crops. The posture stream always sees the full-size 3-channel stickman.
   DeepFashion   256         2                  2           crops, 30 ch, 64²  (4,4,128), (8,8,128)
   Market1501    128         1                  1           crops, 30 ch, 64²  (2,2,128), (4,4,128)
 
-(`PRESETS`; the constructor's defaults are H3.6M's.) Latent scale i = 0 is the bottleneck,
+(configs/appearance.py's presets; the constructor's defaults are H3.6M's.) Latent scale i = 0 is the bottleneck,
 i = 1 the next finer scale. Per latent scale: mu = Conv3x3(h), log sigma = lo + (hi - lo) ·
 sigmoid(Conv3x3(h)) with `logstd_range` (lo, hi) = (0, 1) as upstream (sigma in (1, e); the
 paper does not say; `sigmoid_logstd=False` gives the raw conv output), z = mu + sigma·eps,
@@ -56,13 +56,6 @@ from bds_jax.models import precision
 from bds_jax.models import vunet_blocks as vb
 
 BLOCKS_PER_SCALE = 2  # upstream's; the skip bookkeeping below relies on it
-PRESETS = {
-    'h36m': dict(image_size=256, bottleneck_factor=2, box_factor=2, appearance_channels=3),
-    'deepfashion': dict(image_size=256, bottleneck_factor=2, box_factor=2,
-                        appearance_channels=30),
-    'market': dict(image_size=128, bottleneck_factor=1, box_factor=1, appearance_channels=30),
-}
-NUM_KEYPOINTS = {'h36m': 17, 'deepfashion': 18, 'market': 18}  # regressor outputs 2·J
 
 
 def scale_channels(n_scales: int, nf_start: int, nf_max: int) -> tuple[int, ...]:
