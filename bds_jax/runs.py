@@ -23,7 +23,6 @@ run and its behavior run alike), and a flow run's relative `behavior_workdir` is
 against the flow run's own folder.
 """
 
-import dataclasses
 import functools
 import json
 import logging
@@ -31,7 +30,6 @@ import os
 
 import jax
 import ml_collections
-from flax import nnx
 
 from bds_jax import checkpointing
 from bds_jax import errors
@@ -43,6 +41,10 @@ from bds_jax.data.normalization import Normalizer
 from bds_jax.models import appearance_losses
 from bds_jax.models import build
 from bds_jax.sampling import Sampler
+from bds_jax.trained import Appearance  # re-exported: runs.Appearance, ...
+from bds_jax.trained import Behavior
+from bds_jax.trained import Diffusion
+from bds_jax.trained import Flow
 
 log = logging.getLogger(__name__)
 
@@ -111,92 +113,6 @@ def _replicated(abstract):
   """Abstract arrays placed replicated on a mesh of every device (what the steps expect)."""
   repl = sharding.replicated(sharding.make_mesh())
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=repl), abstract)
-
-
-@dataclasses.dataclass(frozen=True)
-class Behavior:
-  """A trained behavior model: the cVAE's graph and parameters, and its normalizer."""
-  run: 'Run'
-  step: int
-  model_def: object
-  params: dict
-  normalizer: Normalizer
-
-  @property
-  def config(self) -> ml_collections.ConfigDict:
-    return self.run.config
-
-  def model(self):
-    return nnx.merge(self.model_def, self.params)
-
-  def sampler(self, flow: 'Flow | None' = None,
-              diffusion: 'Diffusion | None' = None) -> Sampler:
-    d = self.config.data
-    return Sampler(self.model_def, self.params, self.normalizer, seq_len=d.seq_len,
-                   frame_lag=d.frame_lag, flow_def=flow.flow_def if flow else None,
-                   flow_state={'params': flow.params, 'buffers': flow.buffers} if flow else None,
-                   diffusion_def=diffusion.prior_def if diffusion else None,
-                   diffusion_state=({'params': diffusion.params, 'stats': diffusion.stats}
-                                    if diffusion else None))
-
-
-@dataclasses.dataclass(frozen=True)
-class Flow:
-  """A trained flow prior and the behavior model whose codes it models."""
-  run: 'Run'
-  step: int
-  flow_def: object
-  params: dict
-  buffers: dict
-  behavior: Behavior
-
-  @property
-  def config(self) -> ml_collections.ConfigDict:
-    return self.run.config
-
-  def flow(self):
-    return nnx.merge(self.flow_def, self.params, self.buffers)
-
-  def sampler(self) -> Sampler:
-    return self.behavior.sampler(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class Diffusion:
-  """A trained diffusion prior (observation encoder and EMA denoiser) and its behavior model."""
-  run: 'Run'
-  step: int
-  prior_def: object
-  params: dict        # {'observation': encoder/autoencoder, 'denoiser': the EMA weights}
-  stats: dict         # the code scaling
-  behavior: Behavior
-
-  @property
-  def config(self) -> ml_collections.ConfigDict:
-    return self.run.config
-
-  def prior(self):
-    return nnx.merge(self.prior_def, self.params, self.stats)
-
-  def sampler(self, flow: Flow | None = None) -> Sampler:
-    return self.behavior.sampler(flow, self)
-
-
-@dataclasses.dataclass(frozen=True)
-class Appearance:
-  """A trained appearance model (VUnet) and its adversarial keypoint regressor."""
-  run: 'Run'
-  step: int
-  model_def: object
-  params: dict
-  reg_def: object
-  reg_params: dict
-
-  def model(self):
-    return nnx.merge(self.model_def, self.params)
-
-  def regressor(self):
-    return nnx.merge(self.reg_def, self.reg_params)
 
 
 class Run:

@@ -22,7 +22,7 @@ LAYERS = (
     ('bds_jax.models', 'bds_jax.data', 'bds_jax.viz', 'bds_jax.sampling', 'bds_jax.metrics',
      'bds_jax.synthetic', 'bds_jax.h36m', 'bds_jax.imaging', 'bds_jax.upstream', 'tfds_builders',
      'bds_jax.motion'),
-    ('bds_jax.runs', 'bds_jax.run_config', 'bds_jax.kinds'),
+    ('bds_jax.runs', 'bds_jax.run_config', 'bds_jax.kinds', 'bds_jax.trained'),
     ('bds_jax.evaluation', 'bds_jax.convert_upstream', 'bds_jax.synthesis'),
     ('bds_jax.train',),
 )
