@@ -25,7 +25,7 @@ import matplotlib  # pylint: disable=g-import-not-at-top,wrong-import-position
 matplotlib.use('Agg')
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from bds_jax import synthetic  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bds_jax import procedural  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.viz import animation  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.viz import video_io  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -46,8 +46,8 @@ def median(fn, repeats):
 
 def main(argv):
   del argv
-  behaviors = synthetic.BEHAVIORS
-  clips = [synthetic.render('S9', 'standing', behaviors[i % len(behaviors)], i, i,
+  behaviors = procedural.BEHAVIORS
+  clips = [procedural.render('S9', 'standing', behaviors[i % len(behaviors)], i, i,
                             2 * FLAGS.frames + 100)[100::2][:FLAGS.frames]
            for i in range(FLAGS.panels)]
   panels = [[animation.Panel(f'clip {i}', c) for i, c in enumerate(clips)]]

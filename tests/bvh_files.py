@@ -14,8 +14,8 @@ with warnings.catch_warnings():
   from SpatialTransform import Pose  # pylint: disable=g-import-not-at-top
 
 from bds_jax import skeleton
-from bds_jax.synthetic import kinematics
-from bds_jax.synthetic import subjects
+from bds_jax.procedural import kinematics
+from bds_jax.procedural import subjects
 
 # BVH joints as (name, parent, our joint it sits at or None = on its parent, End Site joint).
 CMU = (('Hips', None, 0, None),

@@ -21,7 +21,7 @@ from bds_jax.metrics import image_scores
 from bds_jax.models import build
 from bds_jax.models import inception
 from bds_jax.models import lpips
-from bds_jax.synthetic import truth as synthetic_truth
+from bds_jax.procedural import truth as synthetic_truth
 from configs import appearance as appearance_config
 from configs import evaluate as eval_configs
 

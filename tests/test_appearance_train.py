@@ -21,7 +21,7 @@ from bds_jax import runs
 from bds_jax.data import images
 from bds_jax.evaluation import appearance_truth
 from bds_jax.models import appearance_losses as al
-from bds_jax.synthetic import truth as synthetic_truth
+from bds_jax.procedural import truth as synthetic_truth
 from bds_jax.train import appearance as trainer
 from bds_jax.train import appearance_step
 from configs import appearance as appearance_config

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.data.normalization import Normalizer
 from bds_jax.models import behavior
 from bds_jax.models import body_frame
@@ -20,7 +20,7 @@ def _rigid(poses, angle, shift):
 
 @pytest.fixture(scope='module')
 def data():
-  seqs = [synthetic.render('S9', p, b, 3, 7 + k, 60) for k, (p, b) in enumerate(
+  seqs = [procedural.render('S9', p, b, 3, 7 + k, 60) for k, (p, b) in enumerate(
       [('standing', 'wave'), ('sitting', 'kick'), ('crouching', 'squat')])]
   return np.stack(seqs), Normalizer.fit(seqs)
 

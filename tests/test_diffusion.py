@@ -317,7 +317,7 @@ def predict_run(behavior_workdir, diffusion_run, labelled_run, tmp_path_factory)
 
 
 def test_synthesize_predict(predict_run, tmp_path):
-  from bds_jax import synthetic  # pylint: disable=g-import-not-at-top
+  from bds_jax import procedural  # pylint: disable=g-import-not-at-top
   from bds_jax.synthesis import commands  # pylint: disable=g-import-not-at-top
   d = runs.Run(predict_run).config.data
   seen = 25 // d.frame_lag + 1  # the observation's frames at the model's rate
@@ -335,7 +335,7 @@ def test_synthesize_predict(predict_run, tmp_path):
   assert 'predict_endpoints.png' in open(report_page.write(predict_run)).read()
 
   # A user's clip (this project's .npy, at the model's rate), asked for a class.
-  clip = synthetic.render('S9', 'standing', 'squat', 1, 2, 100)[::d.frame_lag]
+  clip = procedural.render('S9', 'standing', 'squat', 1, 2, 100)[::d.frame_lag]
   np.save(tmp_path / 'clip.npy', clip)
   entry = commands.run('predict', workdir=predict_run, source=str(tmp_path / 'clip.npy'),
                        samples=4, num=1, label='1', guidance=2.0, name='asked')

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.data.sources import SequenceSet
 from bds_jax.evaluation import gt_transfer
 from bds_jax.metrics import transfer
@@ -16,16 +16,16 @@ def _seqs(specs, frames=300):
   poses, extras = [], {k: [] for k in ('posture', 'behavior_seed', 'placement_seed',
                                        'behavior_onset')}
   for subject, posture, behavior, seed, placement in specs:
-    poses.append(synthetic.render(subject, posture, behavior, seed, placement, frames))
-    extras['posture'].append(synthetic.POSTURES.index(posture))
+    poses.append(procedural.render(subject, posture, behavior, seed, placement, frames))
+    extras['posture'].append(procedural.POSTURES.index(posture))
     extras['behavior_seed'].append(seed)
     extras['placement_seed'].append(placement)
-    extras['behavior_onset'].append(synthetic.behavior_onset(subject, posture, behavior, seed))
+    extras['behavior_onset'].append(procedural.behavior_onset(subject, posture, behavior, seed))
   return SequenceSet(
-      poses=poses, labels=np.array([synthetic.BEHAVIORS.index(s[2]) for s in specs]),
-      label_names=synthetic.BEHAVIORS,
-      subjects=np.array([synthetic.SUBJECTS.index(s[0]) for s in specs]),
-      subject_names=synthetic.SUBJECTS, extras={k: np.array(v) for k, v in extras.items()},
+      poses=poses, labels=np.array([procedural.BEHAVIORS.index(s[2]) for s in specs]),
+      label_names=procedural.BEHAVIORS,
+      subjects=np.array([procedural.SUBJECTS.index(s[0]) for s in specs]),
+      subject_names=procedural.SUBJECTS, extras={k: np.array(v) for k, v in extras.items()},
       name='synthetic_motion', split='test')
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bds_jax import skeleton
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.data import sources
 from bds_jax.train import behavior as trainer
 
@@ -28,7 +28,7 @@ def manual_dir(tmp_path_factory):
   positions = {}
   for i, subject in enumerate(('S1', 'S5', 'S9')):
     positions[subject] = {
-        name: _to_32_joints(synthetic.render(subject, 'standing', behavior, 10 * i + k, k, 240))
+        name: _to_32_joints(procedural.render(subject, 'standing', behavior, 10 * i + k, k, 240))
         for k, (name, behavior) in enumerate(actions.items())}
   np.savez(d / 'data_3d_h36m.npz', positions_3d=positions)  # pickled dict, as VideoPose3D
   return str(d)

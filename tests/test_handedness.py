@@ -9,7 +9,7 @@ toes. The exp-map layout used to end with a y/z column swap, a reflection, and g
 import numpy as np
 import pytest
 
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.h36m import formats
 from bds_jax.h36m import kinematics
 # Its helpers write one motion in the three on-disk layouts (tests/ is on sys.path).
@@ -52,7 +52,7 @@ def test_layouts_and_synthetic_share_handedness(tmp_path):
       assert len(seqs) == len(motion)
       signs[f'{layout}/{root}'] = set(np.concatenate([_handedness_32(s.poses_32) for s in seqs]))
   for seed in range(4):
-    heading = synthetic.placement(seed)[2]
-    poses = synthetic.render('S9', seed % 3, 'walk_in_place', seed, seed, 100)
+    heading = procedural.placement(seed)[2]
+    poses = procedural.render('S9', seed % 3, 'walk_in_place', seed, seed, 100)
     signs.setdefault('synthetic', set()).update(_handedness_17(poses, heading))
   assert signs == {name: {1.0} for name in signs}

@@ -20,7 +20,7 @@ LAYERS = (
      'bds_jax.errors', 'bds_jax.run_lock', 'bds_jax.safe_pickle', 'bds_jax.xla_cpu',
      'bds_jax.run_layout'),
     ('bds_jax.models', 'bds_jax.data', 'bds_jax.viz', 'bds_jax.sampling', 'bds_jax.metrics',
-     'bds_jax.synthetic', 'bds_jax.h36m', 'bds_jax.imaging', 'bds_jax.upstream', 'tfds_builders',
+     'bds_jax.procedural', 'bds_jax.h36m', 'bds_jax.imaging', 'bds_jax.upstream', 'tfds_builders',
      'bds_jax.motion'),
     ('bds_jax.runs', 'bds_jax.run_config', 'bds_jax.kinds', 'bds_jax.trained'),
     ('bds_jax.evaluation', 'bds_jax.convert_upstream', 'bds_jax.synthesis'),
@@ -29,7 +29,7 @@ LAYERS = (
 PACKAGES = ('bds_jax', 'tfds_builders')
 # (a, b): a never imports b, though their layers would allow it, so that the dependency runs
 # one way: synthesize's library is not the evaluation suites' client (what both need sits
-# lower: bds_jax.sharding.batched, bds_jax.synthetic.truth), and the data readers load the
+# lower: bds_jax.sharding.batched, bds_jax.procedural.truth), and the data readers load the
 # builders by name, so a builder that imported bds_jax.data would close a loop.
 # Registries of module names that the library itself imports by name (bds_jax.data.sources
 # loads each DatasetSpec's builder): the names they spell count as their imports. (kinds.py's

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bds_jax import errors
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.data import sources
 from bds_jax.data.normalization import Normalizer
 from bds_jax.data.windows import Windows
@@ -39,7 +39,7 @@ SMOKE_FIELDS = ('data.batch_size', 'data.seq_len', 'data.frame_lag', 'model.widt
 def _write_takes(root, classes=True):
   for cls in CLASSES:
     for k, subject in enumerate(SUBJECTS):
-      poses = synthetic.render(subject, 'standing', cls, k, k, FRAMES).astype(np.float64)
+      poses = procedural.render(subject, 'standing', cls, k, k, FRAMES).astype(np.float64)
       name = f'{cls}/{subject}_take{k}.bvh' if classes else f'{cls}_{subject}_take{k}.bvh'
       os.makedirs(os.path.dirname(root / name), exist_ok=True)
       write_bvh(root / name, poses, rest_pose(subject), MIXAMO if k % 2 else CMU, 0.01, 'y',

@@ -15,7 +15,7 @@ with warnings.catch_warnings():
 
 from bds_jax import errors
 from bds_jax import skeleton
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.motion import bvh as bvh_reader
 from bds_jax.motion import files as motion_files
 from bds_jax.motion import retarget
@@ -29,7 +29,7 @@ TOL = 0.005  # metres: "within a few millimetres" (the writer slerps 50 Hz rotat
 @pytest.fixture(scope='module')
 def clip():
   """(60, 17, 3) metres, z up, 50 Hz: S9 waving, and its rest pose (all joint angles zero)."""
-  poses = synthetic.render('S9', 'standing', 'wave', 1, 2, FRAMES).astype(np.float64)
+  poses = procedural.render('S9', 'standing', 'wave', 1, 2, FRAMES).astype(np.float64)
   return poses, rest_pose('S9')
 
 

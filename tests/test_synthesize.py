@@ -16,7 +16,7 @@ from flax import nnx
 
 from bds_jax import errors
 from bds_jax import runs
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.models import build
 from bds_jax.synthesis import commands
 from bds_jax.synthesis import rgb
@@ -143,7 +143,7 @@ def test_umap_png_and_interactive_html(run_dir, report):
 
 def test_pose_file_as_source(run_dir, tmp_path):
   d = runs.Run(run_dir).config.data
-  poses = synthetic.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:d.seq_len + 3]
+  poses = procedural.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:d.seq_len + 3]
   np.save(tmp_path / 'mine.npy', poses)
   entry = commands.run('transfer', **_settings(run_dir, source=str(tmp_path / 'mine.npy'), num=1,
                                              name='from_file'))
@@ -172,7 +172,7 @@ def test_bad_pose_files_are_clear_errors(run_dir, tmp_path):
     np.save(tmp_path / name, array)
   np.save(tmp_path / 'obj.npy', np.array([{'a': 1}], dtype=object), allow_pickle=True)
   d = runs.Run(run_dir).config.data
-  body = synthetic.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:20]
+  body = procedural.render('S9', 'standing', 'wave', 1, 2, 120)[::d.frame_lag][:20]
   np.save(tmp_path / 'huge.npy', np.full((20, 17, 3), 1e30, np.float32))
   np.save(tmp_path / 'huge64.npy', np.full((20, 17, 3), 1e300, np.float64))
   np.save(tmp_path / 'mm.npy', body * 1000.0)      # millimetres

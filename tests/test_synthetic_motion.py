@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bds_jax import skeleton
-from bds_jax import synthetic
+from bds_jax import procedural
 from tfds_builders.synthetic_motion import Builder
 
-_NUM_COMBOS = len(synthetic.POSTURES) * len(synthetic.BEHAVIORS)
+_NUM_COMBOS = len(procedural.POSTURES) * len(procedural.BEHAVIORS)
 _FEET = (3, 6)
 
 
@@ -44,21 +44,21 @@ def test_builder_name_and_features(builder):
   features = builder.info.features
   assert features['poses'].shape == (None, skeleton.NUM_JOINTS, 3)
   assert features['poses'].np_dtype == np.float32
-  assert tuple(features['behavior'].names) == synthetic.BEHAVIORS
-  assert tuple(features['posture'].names) == synthetic.POSTURES
-  assert tuple(features['subject'].names) == synthetic.SUBJECTS
+  assert tuple(features['behavior'].names) == procedural.BEHAVIORS
+  assert tuple(features['posture'].names) == procedural.POSTURES
+  assert tuple(features['subject'].names) == procedural.SUBJECTS
   assert features['behavior_seed'].np_dtype == np.int64
-  assert len(synthetic.POSTURES) >= 6 and len(synthetic.BEHAVIORS) >= 8
+  assert len(procedural.POSTURES) >= 6 and len(procedural.BEHAVIORS) >= 8
 
 
 def test_split_sizes_and_subjects(splits):
-  assert len(splits['train']) == len(synthetic.TRAIN_SUBJECTS) * _NUM_COMBOS
-  assert len(splits['test']) == len(synthetic.TEST_SUBJECTS) * _NUM_COMBOS
-  assert set(synthetic.TRAIN_SUBJECTS).isdisjoint(synthetic.TEST_SUBJECTS)
-  assert set(synthetic.TRAIN_SUBJECTS) | set(synthetic.TEST_SUBJECTS) == set(synthetic.SUBJECTS)
-  for split, expected in (('train', synthetic.TRAIN_SUBJECTS),
-                          ('test', synthetic.TEST_SUBJECTS)):
-    names = {synthetic.SUBJECTS[ex['subject']] for ex in splits[split]}
+  assert len(splits['train']) == len(procedural.TRAIN_SUBJECTS) * _NUM_COMBOS
+  assert len(splits['test']) == len(procedural.TEST_SUBJECTS) * _NUM_COMBOS
+  assert set(procedural.TRAIN_SUBJECTS).isdisjoint(procedural.TEST_SUBJECTS)
+  assert set(procedural.TRAIN_SUBJECTS) | set(procedural.TEST_SUBJECTS) == set(procedural.SUBJECTS)
+  for split, expected in (('train', procedural.TRAIN_SUBJECTS),
+                          ('test', procedural.TEST_SUBJECTS)):
+    names = {procedural.SUBJECTS[ex['subject']] for ex in splits[split]}
     assert names == set(expected)
     # Every subject × posture × behavior exactly once (1 repetition in `small`).
     combos = {(ex['subject'], ex['posture'], ex['behavior']) for ex in splits[split]}
@@ -70,11 +70,11 @@ def test_stored_examples_shapes_and_labels(splits):
     assert ex['poses'].shape == (160, skeleton.NUM_JOINTS, 3)
     assert ex['poses'].dtype == np.float32
     assert np.all(np.isfinite(ex['poses']))
-    assert 0 <= ex['behavior'] < len(synthetic.BEHAVIORS)
-    assert 0 <= ex['posture'] < len(synthetic.POSTURES)
-    assert 0 <= ex['subject'] < len(synthetic.SUBJECTS)
+    assert 0 <= ex['behavior'] < len(procedural.BEHAVIORS)
+    assert 0 <= ex['posture'] < len(procedural.POSTURES)
+    assert 0 <= ex['subject'] < len(procedural.SUBJECTS)
     assert ex['behavior_seed'] >= 0 and ex['placement_seed'] >= 0
-    onset = synthetic.behavior_onset(ex['subject'], ex['posture'], ex['behavior'],
+    onset = procedural.behavior_onset(ex['subject'], ex['posture'], ex['behavior'],
                                      ex['behavior_seed'])
     assert ex['behavior_onset'] == pytest.approx(onset, rel=1e-6)
 
@@ -86,53 +86,53 @@ def test_no_tensorflow_imported(splits):
 
 def test_renderer_reproduces_stored_examples(splits):
   for ex in splits['test'] + splits['train'][::7]:
-    poses = synthetic.render(ex['subject'], ex['posture'], ex['behavior'], ex['behavior_seed'],
+    poses = procedural.render(ex['subject'], ex['posture'], ex['behavior'], ex['behavior_seed'],
                              ex['placement_seed'], len(ex['poses']))
     np.testing.assert_array_equal(poses, ex['poses'])
 
 
 def test_examples_keys_unique_and_deterministic():
-  first = list(synthetic.examples(['S9'], 12, 2, seed=3))
-  second = list(synthetic.examples(['S9'], 12, 2, seed=3))
+  first = list(procedural.examples(['S9'], 12, 2, seed=3))
+  second = list(procedural.examples(['S9'], 12, 2, seed=3))
   keys = [k for k, _ in first]
   assert len(keys) == len(set(keys)) == 2 * _NUM_COMBOS
   assert keys == [k for k, _ in second]
   for (_, a), (_, b) in zip(first, second):
     np.testing.assert_array_equal(a['poses'], b['poses'])
     assert a['behavior_seed'] == b['behavior_seed']
-  other = dict(synthetic.examples(['S9'], 12, 2, seed=4))
+  other = dict(procedural.examples(['S9'], 12, 2, seed=4))
   assert other[keys[0]]['behavior_seed'] != first[0][1]['behavior_seed']
 
 
 def test_frame0_depends_only_on_subject_posture_placement():
   for subject in ('S1', 'S11'):
-    for posture in synthetic.POSTURES:
-      reference = synthetic.render(subject, posture, 0, 0, 42, 1)[0]
-      for behavior in synthetic.BEHAVIORS:
+    for posture in procedural.POSTURES:
+      reference = procedural.render(subject, posture, 0, 0, 42, 1)[0]
+      for behavior in procedural.BEHAVIORS:
         for behavior_seed in (1, 999):
-          poses = synthetic.render(subject, posture, behavior, behavior_seed, 42, 60)
+          poses = procedural.render(subject, posture, behavior, behavior_seed, 42, 60)
           np.testing.assert_array_equal(poses[0], reference)
-  standing = synthetic.render('S1', 'standing', 'wave', 0, 42, 1)[0]
-  assert not np.allclose(standing, synthetic.render('S1', 'standing', 'wave', 0, 43, 1)[0])
-  assert not np.allclose(standing, synthetic.render('S5', 'standing', 'wave', 0, 42, 1)[0])
-  assert not np.allclose(standing, synthetic.render('S1', 'sitting', 'wave', 0, 42, 1)[0])
+  standing = procedural.render('S1', 'standing', 'wave', 0, 42, 1)[0]
+  assert not np.allclose(standing, procedural.render('S1', 'standing', 'wave', 0, 43, 1)[0])
+  assert not np.allclose(standing, procedural.render('S5', 'standing', 'wave', 0, 42, 1)[0])
+  assert not np.allclose(standing, procedural.render('S1', 'sitting', 'wave', 0, 42, 1)[0])
 
 
 def test_determinism_and_seed_roles():
-  a = synthetic.render('S7', 'crouching', 'kick', 11, 22, 200)
-  np.testing.assert_array_equal(a, synthetic.render('S7', 'crouching', 'kick', 11, 22, 200))
+  a = procedural.render('S7', 'crouching', 'kick', 11, 22, 200)
+  np.testing.assert_array_equal(a, procedural.render('S7', 'crouching', 'kick', 11, 22, 200))
   # Names and indices are interchangeable.
   np.testing.assert_array_equal(
-      a, synthetic.render(synthetic.SUBJECTS.index('S7'), synthetic.POSTURES.index('crouching'),
-                          synthetic.BEHAVIORS.index('kick'), 11, 22, 200))
+      a, procedural.render(procedural.SUBJECTS.index('S7'), procedural.POSTURES.index('crouching'),
+                          procedural.BEHAVIORS.index('kick'), 11, 22, 200))
   assert a.dtype == np.float32 and a.shape == (200, 17, 3)
   # A longer rendering starts with the shorter one.
-  np.testing.assert_array_equal(a[:100], synthetic.render('S7', 'crouching', 'kick', 11, 22, 100))
+  np.testing.assert_array_equal(a[:100], procedural.render('S7', 'crouching', 'kick', 11, 22, 100))
   # The behavior seed changes the motion, not the start.
-  b = synthetic.render('S7', 'crouching', 'kick', 12, 22, 200)
+  b = procedural.render('S7', 'crouching', 'kick', 12, 22, 200)
   assert np.abs(a[1:] - b[1:]).max() > 0.05
   # The placement seed moves and turns the whole performance rigidly.
-  c = synthetic.render('S7', 'crouching', 'kick', 11, 23, 200)
+  c = procedural.render('S7', 'crouching', 'kick', 11, 23, 200)
   np.testing.assert_allclose(_body_frame(a), _body_frame(c), atol=1e-4)
   assert np.abs(a[0, 0, :2] - c[0, 0, :2]).max() > 1e-3
 
@@ -167,8 +167,8 @@ def test_feet_on_the_floor(splits):
 
 def test_placement_and_heading_convention():
   for placement_seed in range(5):
-    x, y, heading = synthetic.placement(placement_seed)
-    pose = synthetic.render('S6', 'standing', 'clap', 0, placement_seed, 1)[0]
+    x, y, heading = procedural.placement(placement_seed)
+    pose = procedural.render('S6', 'standing', 'clap', 0, placement_seed, 1)[0]
     np.testing.assert_allclose(pose[_FEET, :2].mean(axis=0), (x, y), atol=1e-5)
     forward = np.array([np.cos(heading), np.sin(heading)])
     left = np.array([-np.sin(heading), np.cos(heading)])
@@ -178,23 +178,23 @@ def test_placement_and_heading_convention():
 
 
 def test_standing_height_in_metres():
-  for subject in synthetic.SUBJECTS:
-    pose = synthetic.render(subject, 'standing', 'wave', 0, 5, 1)[0]
+  for subject in procedural.SUBJECTS:
+    pose = procedural.render(subject, 'standing', 'wave', 0, 5, 1)[0]
     height = pose[10, 2] - pose[_FEET, 2].min()
     assert 1.5 < height < 2.0, (subject, height)
     assert pose[10, 2] > pose[8, 2] > pose[0, 2] > pose[2, 2] > pose[3, 2]  # upright
 
 
 def test_behaviors_move_visibly(splits):
-  for behavior, name in enumerate(synthetic.BEHAVIORS):
+  for behavior, name in enumerate(procedural.BEHAVIORS):
     excursions = []
     for ex in splits['train']:
-      if ex['behavior'] == behavior and synthetic.POSTURES[ex['posture']] == 'standing':
+      if ex['behavior'] == behavior and procedural.POSTURES[ex['posture']] == 'standing':
         body = _body_frame(ex['poses'])
         # Largest distance of each joint from where it started.
         excursions.append(np.linalg.norm(body - body[:1], axis=-1).max(axis=0))
     excursions = np.stack(excursions)
-    assert len(excursions) == len(synthetic.TRAIN_SUBJECTS)
+    assert len(excursions) == len(procedural.TRAIN_SUBJECTS)
     assert excursions.max(axis=1).min() > 0.25, name  # some joint moves > 25 cm
     assert excursions.mean() > 0.05, name  # averaged over all 17 joints
 
@@ -213,34 +213,34 @@ def test_behaviors_are_distinguishable(splits):
   mean, std = train_x.mean(axis=0), train_x.std(axis=0) + 1e-6
   train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
   centroids = np.stack([train_x[train_y == b].mean(axis=0)
-                        for b in range(len(synthetic.BEHAVIORS))])
+                        for b in range(len(procedural.BEHAVIORS))])
   predicted = np.argmin(((test_x[:, None] - centroids[None]) ** 2).sum(axis=-1), axis=1)
   assert np.mean(predicted == test_y) > 0.9
   # Pairwise: the same performance seeds give clearly different motions.
-  motions = [_body_frame(synthetic.render('S9', 'standing', b, 7, 8, 250))
-             for b in synthetic.BEHAVIORS]
+  motions = [_body_frame(procedural.render('S9', 'standing', b, 7, 8, 250))
+             for b in procedural.BEHAVIORS]
   for i in range(len(motions)):
     for j in range(i):
       gap = np.linalg.norm(motions[i] - motions[j], axis=-1).mean()
-      assert gap > 0.02, (synthetic.BEHAVIORS[i], synthetic.BEHAVIORS[j], gap)
+      assert gap > 0.02, (procedural.BEHAVIORS[i], procedural.BEHAVIORS[j], gap)
 
 
 def test_needs_transition_table():
-  for behavior in synthetic.BEHAVIORS:
-    assert not synthetic.needs_transition('standing', behavior)
+  for behavior in procedural.BEHAVIORS:
+    assert not procedural.needs_transition('standing', behavior)
   for posture, behavior in (('sitting', 'walk_in_place'), ('sitting', 'kick'),
                             ('crouching', 'squat'), ('lunging', 'walk_in_place'),
                             ('arms_raised', 'raise_right_arm'),
                             ('arms_raised', 'raise_both_arms'), ('bent_forward', 'bow')):
-    assert synthetic.needs_transition(posture, behavior), (posture, behavior)
+    assert procedural.needs_transition(posture, behavior), (posture, behavior)
   for posture, behavior in (('sitting', 'wave'), ('sitting', 'raise_right_arm'),
                             ('sitting', 'bow'), ('arms_raised', 'walk_in_place')):
-    assert not synthetic.needs_transition(posture, behavior), (posture, behavior)
+    assert not procedural.needs_transition(posture, behavior), (posture, behavior)
 
 
 def test_sitting_stands_up_before_walking():
   for behavior_seed in range(4):
-    poses = synthetic.render('S8', 'sitting', 'walk_in_place', behavior_seed, 3, 300)
+    poses = procedural.render('S8', 'sitting', 'walk_in_place', behavior_seed, 3, 300)
     pelvis = poses[:, 0, 2]
     foot_gap = np.abs(poses[:, 3, 2] - poses[:, 6, 2])
     first_step = np.argmax(foot_gap > 0.05)
@@ -253,17 +253,17 @@ def test_sitting_stands_up_before_walking():
 def test_behavior_onset_ends_the_hold_and_transition():
   for posture, behavior in (('standing', 'wave'), ('sitting', 'walk_in_place'),
                             ('lunging', 'squat'), ('arms_raised', 'raise_right_arm')):
-    transition = synthetic.needs_transition(posture, behavior)
+    transition = procedural.needs_transition(posture, behavior)
     for seed in range(3):
-      onset = synthetic.behavior_onset('S9', posture, behavior, seed)
-      transition_seconds = synthetic.behavior_onset('S9', posture, behavior, seed, hold=0.0)
+      onset = procedural.behavior_onset('S9', posture, behavior, seed)
+      transition_seconds = procedural.behavior_onset('S9', posture, behavior, seed, hold=0.0)
       assert (transition_seconds > 0.5) if transition else (transition_seconds == 0.0)
       hold = onset - transition_seconds
       assert 0.2 <= hold <= 0.6
-      n = int(np.ceil(onset * synthetic.FPS)) + 40
-      poses = synthetic.render('S9', posture, behavior, seed, 4, n)
-      still = synthetic.render('S9', posture, behavior, seed, 4, n, hold=100.0)  # sway only
-      k = int(np.floor(hold * synthetic.FPS))
+      n = int(np.ceil(onset * procedural.FPS)) + 40
+      poses = procedural.render('S9', posture, behavior, seed, 4, n)
+      still = procedural.render('S9', posture, behavior, seed, 4, n, hold=100.0)  # sway only
+      k = int(np.floor(hold * procedural.FPS))
       np.testing.assert_allclose(poses[:k], still[:k], rtol=0, atol=1e-6)
       assert not np.allclose(poses[k + 5], still[k + 5], rtol=0, atol=1e-3)  # moving after it
       if not transition:  # the behavior itself starts at the onset, and moves within 0.8 s
@@ -272,23 +272,23 @@ def test_behavior_onset_ends_the_hold_and_transition():
 
 def test_zero_hold_starts_at_the_start_posture_and_keeps_the_behavior():
   for posture, behavior in (('standing', 'wave'), ('crouching', 'kick')):
-    a = synthetic.render('S11', posture, behavior, 5, 6, 300)
-    b = synthetic.render('S11', posture, behavior, 5, 6, 300, hold=0.0)
+    a = procedural.render('S11', posture, behavior, 5, 6, 300)
+    b = procedural.render('S11', posture, behavior, 5, 6, 300, hold=0.0)
     np.testing.assert_array_equal(a[0], b[0])  # frame 0 is the start posture at rest
-    hold = synthetic.behavior_onset('S11', posture, behavior, 5) - synthetic.behavior_onset(
+    hold = procedural.behavior_onset('S11', posture, behavior, 5) - procedural.behavior_onset(
         'S11', posture, behavior, 5, hold=0.0)
-    shift = int(round(hold * synthetic.FPS))
+    shift = int(round(hold * procedural.FPS))
     # Shifted by the hold, the two performances agree up to the sway (a few degrees, which
     # runs on absolute time) and the sub-frame remainder of the shift.
     gap = np.linalg.norm(a[shift:] - b[:len(a) - shift], axis=-1).mean()
     moving = np.linalg.norm(a[shift:] - a[shift:shift + 1], axis=-1).mean()
     assert gap < 0.25 * moving
   with pytest.raises(ValueError, match='hold'):
-    synthetic.render('S1', 'standing', 'wave', 0, 0, 10, hold=-1.0)
+    procedural.render('S1', 'standing', 'wave', 0, 0, 10, hold=-1.0)
 
 
 def test_arm_is_lowered_before_raising_again():
-  poses = synthetic.render('S1', 'arms_raised', 'raise_right_arm', 2, 3, 300)
+  poses = procedural.render('S1', 'arms_raised', 'raise_right_arm', 2, 3, 300)
   wrist_over_head = poses[:, 16, 2] - poses[:, 10, 2]
   assert wrist_over_head[0] > 0.1
   low = np.argmax(wrist_over_head < -0.6)  # the right wrist comes down to the hip...
@@ -299,18 +299,18 @@ def test_arm_is_lowered_before_raising_again():
 
 def test_bad_input_raises_clear_errors():
   with pytest.raises(ValueError, match=r"behavior 'dance'.*walk_in_place"):
-    synthetic.render('S1', 'standing', 'dance', 0, 0, 10)
+    procedural.render('S1', 'standing', 'dance', 0, 0, 10)
   with pytest.raises(ValueError, match='behavior 99'):
-    synthetic.render('S1', 'standing', 99, 0, 0, 10)
+    procedural.render('S1', 'standing', 99, 0, 0, 10)
   with pytest.raises(ValueError, match='posture -1'):
-    synthetic.render('S1', -1, 'wave', 0, 0, 10)
+    procedural.render('S1', -1, 'wave', 0, 0, 10)
   with pytest.raises(ValueError, match="subject 'S2'.*S11"):
-    synthetic.render('S2', 'standing', 'wave', 0, 0, 10)
+    procedural.render('S2', 'standing', 'wave', 0, 0, 10)
   with pytest.raises(ValueError, match='posture'):
-    synthetic.needs_transition('lying', 'wave')
+    procedural.needs_transition('lying', 'wave')
   with pytest.raises(ValueError, match='behavior_seed'):
-    synthetic.render('S1', 'standing', 'wave', -3, 0, 10)
+    procedural.render('S1', 'standing', 'wave', -3, 0, 10)
   with pytest.raises(ValueError, match='num_frames'):
-    synthetic.render('S1', 'standing', 'wave', 0, 0, 0)
+    procedural.render('S1', 'standing', 'wave', 0, 0, 0)
   with pytest.raises(ValueError, match='subject'):
-    list(synthetic.examples(['S3'], 10, 1, 0))
+    list(procedural.examples(['S3'], 10, 1, 0))

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from bds_jax import synthetic
-from bds_jax.synthetic import appearance as appearance_lib
-from bds_jax.synthetic import camera as camera_lib
-from bds_jax.synthetic import people
+from bds_jax import procedural
+from bds_jax.procedural import appearance as appearance_lib
+from bds_jax.procedural import camera as camera_lib
+from bds_jax.procedural import people
 from tfds_builders.synthetic_people.synthetic_people_dataset_builder import outfit_seed
 
 
@@ -21,7 +21,7 @@ def people_data(tmp_path_factory):
 
 
 def standing_pose(subject='S7'):
-  return synthetic.render(subject, 'standing', 'wave', 1, 2, 1)[0]
+  return procedural.render(subject, 'standing', 'wave', 1, 2, 1)[0]
 
 
 def test_projection_matches_hand_computed_pinhole():
@@ -51,9 +51,9 @@ def test_look_at_is_upright_and_not_mirrored():
 
 
 def test_default_and_seeded_cameras_keep_every_joint_in_the_image():
-  for posture in synthetic.POSTURES:
-    for b, behavior in enumerate(synthetic.BEHAVIORS):
-      seq = synthetic.render('S6', posture, behavior, b, 10 * b + len(posture), 160)
+  for posture in procedural.POSTURES:
+    for b, behavior in enumerate(procedural.BEHAVIORS):
+      seq = procedural.render('S6', posture, behavior, b, 10 * b + len(posture), 160)
       for cam in (camera_lib.default_camera(seq),
                   camera_lib.camera_from_seed(b, seq, 64)):
         kp = people.project(seq, cam)
@@ -61,7 +61,7 @@ def test_default_and_seeded_cameras_keep_every_joint_in_the_image():
 
 
 def test_render_is_deterministic_and_depends_on_pose_and_camera():
-  seq = synthetic.render('S1', 'sitting', 'clap', 3, 4, 40)
+  seq = procedural.render('S1', 'sitting', 'clap', 3, 4, 40)
   cam = camera_lib.camera_from_seed(7, seq, 64)
   a = people.render_person('S1', seq[-1], cam)
   assert a.shape == (64, 64, 3) and a.dtype == np.uint8
@@ -76,12 +76,12 @@ def test_subjects_look_different():
   pose = standing_pose('S1')
   cam = camera_lib.default_camera(pose, 64)
   renders = {s: people.render_person(s, pose, cam, return_mask=True)
-             for s in synthetic.SUBJECTS}
+             for s in procedural.SUBJECTS}
   # Pixels on every subject's body (girths differ, so silhouettes differ slightly).
   person = np.all([mask > 0.99 for _, mask in renders.values()], axis=0)
   assert person.sum() > 200
-  for i, a in enumerate(synthetic.SUBJECTS):
-    for b in synthetic.SUBJECTS[i + 1:]:
+  for i, a in enumerate(procedural.SUBJECTS):
+    for b in procedural.SUBJECTS[i + 1:]:
       diff = np.abs(renders[a][0][person].astype(float) - renders[b][0][person]).mean()
       assert diff > 25, f'{a} and {b} look alike (mean |difference| {diff:.1f} / 255)'
 
@@ -112,7 +112,7 @@ def test_limb_in_front_occludes_torso_and_torso_occludes_limb_behind():
 
 
 def test_rendering_covers_the_torso_joints():
-  seq = synthetic.render('S5', 'bent_forward', 'bow', 2, 9, 30)
+  seq = procedural.render('S5', 'bent_forward', 'bow', 2, 9, 30)
   cam = camera_lib.camera_from_seed(1, seq)
   _, mask = people.render_person('S5', seq[-1], cam, return_mask=True)
   for joint in (0, 7, 8):  # pelvis, spine, thorax lie inside the body
@@ -199,7 +199,7 @@ def test_builder_images_equal_fresh_renderings(people_data):
   size = config.image_size
   names = builder.info.features['subject'].names
   assert len(train) == 5 * 2 * 2 * 2 and len(test) == 2 * 2 * 2 * 2
-  for source, subjects in ((train, synthetic.TRAIN_SUBJECTS), (test, synthetic.TEST_SUBJECTS)):
+  for source, subjects in ((train, procedural.TRAIN_SUBJECTS), (test, procedural.TEST_SUBJECTS)):
     for i in range(len(source)):
       ex = source[i]
       subject = names[ex['subject']]
@@ -216,10 +216,10 @@ def test_builder_images_equal_fresh_renderings(people_data):
   ex = train[0]
   key = _key(ex)
   subject, posture, behavior, _ = key.split('/')
-  assert (ex['behavior_seed'], ex['placement_seed']) == synthetic.example_seeds(config.seed,
+  assert (ex['behavior_seed'], ex['placement_seed']) == procedural.example_seeds(config.seed,
                                                                                 key)
-  poses = synthetic.render(subject, posture, behavior, ex['behavior_seed'],
+  poses = procedural.render(subject, posture, behavior, ex['behavior_seed'],
                            ex['placement_seed'], config.num_frames)
   np.testing.assert_array_equal(ex['keypoints_3d'], poses[ex['frame']])
-  assert synthetic.BEHAVIORS[ex['behavior']] == behavior
-  assert synthetic.POSTURES[ex['posture']] == posture
+  assert procedural.BEHAVIORS[ex['behavior']] == behavior
+  assert procedural.POSTURES[ex['posture']] == posture

@@ -5,15 +5,15 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.viz import animation
 from bds_jax.viz import video_io
 
 
 def _clips():
   # Mid-behavior frames, so every frame differs (GIF writers merge identical frames).
-  a = synthetic.render('S9', 'standing', 'walk_in_place', 1, 2, 100)[60:72]
-  b = synthetic.render('S11', 'sitting', 'clap', 3, 4, 100)[60:68]  # shorter: holds its end
+  a = procedural.render('S9', 'standing', 'walk_in_place', 1, 2, 100)[60:72]
+  b = procedural.render('S11', 'sitting', 'clap', 3, 4, 100)[60:68]  # shorter: holds its end
   return a, b
 
 

@@ -41,7 +41,7 @@ from bds_jax.data import sources
 from bds_jax.evaluation import report
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import lpips as lpips_lib
-from bds_jax.synthetic import truth as synthetic_truth
+from bds_jax.procedural import truth as synthetic_truth
 
 # (name, what is scored against what): the model rows and the naive references.
 ROWS = ('reconstruction', 'transfer', 'appearance_image', 'stickman', 'target_frame')

@@ -10,7 +10,7 @@ Protocol: test-subject pairs (source, target) with different start postures.
   its start posture (0.2-0.6 s) or its transition (e.g. standing up). Only sources whose window
   fits after the onset are drawn.
 - The model re-enacts mu(source window) from the target's first frame.
-- The truth is `synthetic.render(target subject, target posture, b, source behavior_seed,
+- The truth is `procedural.render(target subject, target posture, b, source behavior_seed,
   target placement_seed, hold=0)`: the target starts moving at once, so the behavior starts at
   the same model frame as in the source window, unless the target's posture needs a transition
   into b first (standing up to walk, say). Pairs are reported by that category: `direct`
@@ -34,7 +34,7 @@ renderings and on real test windows is shown for scale.
 import jax.numpy as jnp
 import numpy as np
 
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.data import datasets
 from bds_jax.data.pipeline import fixed_windows
 from bds_jax.evaluation import report
@@ -95,11 +95,11 @@ def source_and_truth(seqs, src, tgt, lag: int, t: int) -> tuple:
                      'frames); draw sources with `pairs`.')
   start_m = np.stack([seqs.poses[j][0] for j in tgt])
   truth_m = np.stack([
-      synthetic.render(seqs.subject_names[seqs.subjects[j]], int(ex['posture'][j]),
+      procedural.render(seqs.subject_names[seqs.subjects[j]], int(ex['posture'][j]),
                        int(seqs.labels[i]), int(ex['behavior_seed'][i]),
                        int(ex['placement_seed'][j]), span, hold=0.0)[lag::lag]
       for i, j in zip(src, tgt)])
-  transition = np.array([synthetic.needs_transition(int(ex['posture'][j]), int(seqs.labels[i]))
+  transition = np.array([procedural.needs_transition(int(ex['posture'][j]), int(seqs.labels[i]))
                          for i, j in zip(src, tgt)], bool)
   return source_m, start_m, truth_m, transition
 

@@ -8,7 +8,7 @@ direction in every frame (so joint angles are unchanged), the pelvis keeps its p
 whole clip is shifted vertically so that its lowest ankle stays at the height it had.
 
 The default reference, `REFERENCE_BONE_LENGTHS`, is the mean over the synthetic_motion
-training subjects (bds_jax.synthetic.subjects, S1 S5 S6 S7 S8), whose base lengths are the mean
+training subjects (bds_jax.procedural.subjects, S1 S5 S6 S7 S8), whose base lengths are the mean
 Human3.6M bone lengths: within about 1% of both training sets. `mean_bone_lengths` measures
 another reference from any poses (e.g. a run's train split).
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from bds_jax import errors
 from bds_jax import skeleton
-from bds_jax.synthetic import subjects
+from bds_jax.procedural import subjects
 
 log = logging.getLogger(__name__)
 

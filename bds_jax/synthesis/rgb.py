@@ -9,7 +9,7 @@ The pipeline of the paper's video results (reference spec §1.8, §4):
   4. the appearance model renders every stickman with the appearance latents of the target
      frame (posterior means: no sampling, no dropout).
 On `synthetic_people` the renderer also draws the truth: the target subject really performing
-the re-enacted poses (`synthetic.people.render_sequence`), shown beside the synthesis, and the
+the re-enacted poses (`procedural.people.render_sequence`), shown beside the synthesis, and the
 source behavior rendered as its own subject.
 """
 
@@ -23,15 +23,15 @@ from bds_jax import errors
 from bds_jax import imaging
 from bds_jax import sampling
 from bds_jax import sharding
-from bds_jax import synthetic
+from bds_jax import procedural
 from bds_jax.data import datasets
 from bds_jax.data import images as images_lib
 from bds_jax.models import appearance_losses
 from bds_jax.synthesis import behavior
 from bds_jax.synthesis.inputs import Clips
-from bds_jax.synthetic import camera as camera_lib
-from bds_jax.synthetic import people
-from bds_jax.synthetic import truth as truth_lib
+from bds_jax.procedural import camera as camera_lib
+from bds_jax.procedural import people
+from bds_jax.procedural import truth as truth_lib
 from bds_jax.viz.animation import Panel
 
 CAMERAS = ('dataset', 'orbit')
@@ -150,7 +150,7 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
 def _source_panel(source: Clips, size: int) -> Panel:
   """The source as its own subject's RGB rendering when it is a synthetic subject, else 3D."""
   subject = source.titles[0].split(' ')[0]
-  if subject in synthetic.SUBJECTS:
+  if subject in procedural.SUBJECTS:
     poses = source.poses[0]
     video = people.render_sequence(subject, poses, camera_lib.default_camera(poses, size))
     return Panel(f'source: {source.titles[0]}', images=video)

@@ -1,6 +1,6 @@
 """synthetic_motion: procedural 3D human motion in the Human3.6M 17-joint layout.
 
-Generated on the fly by bds_jax.synthetic (nothing is downloaded). Builds without TensorFlow:
+Generated on the fly by bds_jax.procedural (nothing is downloaded). Builds without TensorFlow:
 
   builder = Builder(config='small', data_dir=d, file_format='array_record')
   builder.download_and_prepare()
@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from bds_jax import skeleton
-from bds_jax import synthetic
+from bds_jax import procedural
 
 
 @dataclasses.dataclass
@@ -43,9 +43,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         features=tfds.features.FeaturesDict({
             'poses': tfds.features.Tensor(shape=(None, skeleton.NUM_JOINTS, 3),
                                           dtype=np.float32),
-            'behavior': tfds.features.ClassLabel(names=synthetic.BEHAVIORS),
-            'posture': tfds.features.ClassLabel(names=synthetic.POSTURES),
-            'subject': tfds.features.ClassLabel(names=synthetic.SUBJECTS),
+            'behavior': tfds.features.ClassLabel(names=procedural.BEHAVIORS),
+            'posture': tfds.features.ClassLabel(names=procedural.POSTURES),
+            'subject': tfds.features.ClassLabel(names=procedural.SUBJECTS),
             'behavior_seed': tfds.features.Scalar(dtype=np.int64),
             'placement_seed': tfds.features.Scalar(dtype=np.int64),
             'behavior_onset': tfds.features.Scalar(dtype=np.float32),
@@ -57,10 +57,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # procedural: nothing to download
     return {
-        'train': self._generate_examples(synthetic.TRAIN_SUBJECTS),
-        'test': self._generate_examples(synthetic.TEST_SUBJECTS),
+        'train': self._generate_examples(procedural.TRAIN_SUBJECTS),
+        'test': self._generate_examples(procedural.TEST_SUBJECTS),
     }
 
   def _generate_examples(self, subjects):
     config = self.builder_config
-    yield from synthetic.examples(subjects, config.num_frames, config.repetitions, config.seed)
+    yield from procedural.examples(subjects, config.num_frames, config.repetitions, config.seed)

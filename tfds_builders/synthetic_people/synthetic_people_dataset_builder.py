@@ -1,6 +1,6 @@
 """synthetic_people: the synthetic motion dataset's subjects rendered as clothed RGB people.
 
-Generated on the fly by bds_jax.synthetic (nothing is downloaded). Builds without TensorFlow:
+Generated on the fly by bds_jax.procedural (nothing is downloaded). Builds without TensorFlow:
 
   builder = Builder(config='small', data_dir=d, file_format='array_record')
   builder.download_and_prepare()
@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from bds_jax import skeleton
-from bds_jax import synthetic
-from bds_jax.synthetic import camera as camera_lib
-from bds_jax.synthetic import people
+from bds_jax import procedural
+from bds_jax.procedural import camera as camera_lib
+from bds_jax.procedural import people
 
 
 @dataclasses.dataclass(eq=False)
@@ -112,9 +112,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                                                  dtype=np.float32),
             'intrinsics': tfds.features.Tensor(shape=(3, 3), dtype=np.float32),
             'extrinsics': tfds.features.Tensor(shape=(3, 4), dtype=np.float32),
-            'subject': tfds.features.ClassLabel(names=synthetic.SUBJECTS),
-            'behavior': tfds.features.ClassLabel(names=synthetic.BEHAVIORS),
-            'posture': tfds.features.ClassLabel(names=synthetic.POSTURES),
+            'subject': tfds.features.ClassLabel(names=procedural.SUBJECTS),
+            'behavior': tfds.features.ClassLabel(names=procedural.BEHAVIORS),
+            'posture': tfds.features.ClassLabel(names=procedural.POSTURES),
             'sequence': tfds.features.Text(),
             'frame': tfds.features.Scalar(dtype=np.int64),
             'behavior_seed': tfds.features.Scalar(dtype=np.int64),
@@ -129,14 +129,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # procedural: nothing to download
     return {
-        'train': self._generate_examples(synthetic.TRAIN_SUBJECTS),
-        'test': self._generate_examples(synthetic.TEST_SUBJECTS),
+        'train': self._generate_examples(procedural.TRAIN_SUBJECTS),
+        'test': self._generate_examples(procedural.TEST_SUBJECTS),
     }
 
   def _generate_examples(self, subjects):
     config = self.builder_config
-    postures = config.postures or synthetic.POSTURES
-    behaviors = config.behaviors or synthetic.BEHAVIORS
+    postures = config.postures or procedural.POSTURES
+    behaviors = config.behaviors or procedural.BEHAVIORS
     for subject in subjects:
       for posture in postures:
         for behavior in behaviors:
@@ -146,9 +146,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _sequence(self, key, subject, posture, behavior):
     config = self.builder_config
-    # The same seeds as synthetic.examples, so a key names the same motion in both datasets.
-    behavior_seed, placement_seed = synthetic.example_seeds(config.seed, key)
-    poses = synthetic.render(subject, posture, behavior, behavior_seed, placement_seed,
+    # The same seeds as procedural.examples, so a key names the same motion in both datasets.
+    behavior_seed, placement_seed = procedural.example_seeds(config.seed, key)
+    poses = procedural.render(subject, posture, behavior, behavior_seed, placement_seed,
                              config.num_frames)
     cam_seed = camera_seed(config.seed, key)
     outfit = outfit_seed(config.seed, key, config.outfits)

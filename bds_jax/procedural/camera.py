@@ -193,7 +193,7 @@ def project(poses, camera: Camera) -> np.ndarray:
   Raises a ValueError when a joint is not in front of the camera.
   """
   if not isinstance(camera, Camera):
-    raise ValueError(f'camera: expected a bds_jax.synthetic.camera.Camera, got '
+    raise ValueError(f'camera: expected a bds_jax.procedural.camera.Camera, got '
                      f'{type(camera).__name__}.')
   poses = skeleton.check_poses(poses)
   xc = to_camera_frame(poses, camera)

@@ -13,8 +13,8 @@ from typing import Callable
 import numpy as np
 
 from bds_jax import skeleton
-from bds_jax.synthetic import appearance as appearance_lib
-from bds_jax.synthetic import raycast
+from bds_jax.procedural import appearance as appearance_lib
+from bds_jax.procedural import raycast
 
 (PELVIS, R_HIP, R_KNEE, R_FOOT, L_HIP, L_KNEE, L_FOOT, SPINE, THORAX, NECK, HEAD,
  L_SHOULDER, L_ELBOW, L_WRIST, R_SHOULDER, R_ELBOW, R_WRIST) = range(skeleton.NUM_JOINTS)

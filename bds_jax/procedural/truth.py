@@ -10,8 +10,8 @@ in the dataset's package, not from each other.
 the dataset's package sits below the data readers, which load its builders).
 """
 
-from bds_jax.synthetic import camera as camera_lib
-from bds_jax.synthetic import people
+from bds_jax.procedural import camera as camera_lib
+from bds_jax.procedural import people
 
 
 def outfit_seed(images, index: int) -> int:

@@ -17,13 +17,13 @@ is the facing direction's angle from +x, counter-clockwise about +z: the person 
 import numpy as np
 
 from bds_jax import skeleton
-from bds_jax.synthetic import behaviors
-from bds_jax.synthetic import checks
-from bds_jax.synthetic import curves
-from bds_jax.synthetic import kinematics
-from bds_jax.synthetic import postures
-from bds_jax.synthetic import room
-from bds_jax.synthetic import subjects
+from bds_jax.procedural import behaviors
+from bds_jax.procedural import checks
+from bds_jax.procedural import curves
+from bds_jax.procedural import kinematics
+from bds_jax.procedural import postures
+from bds_jax.procedural import room
+from bds_jax.procedural import subjects
 
 FPS = skeleton.FPS
 # Nominal transition durations (seconds) of each body part.

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bds_jax.synthetic import kinematics
+from bds_jax.procedural import kinematics
 
 POSTURES = ('standing', 'sitting', 'crouching', 'arms_raised', 'bent_forward', 'lunging')
 

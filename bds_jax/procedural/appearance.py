@@ -20,8 +20,8 @@ import dataclasses
 
 import numpy as np
 
-from bds_jax.synthetic import checks
-from bds_jax.synthetic import subjects
+from bds_jax.procedural import checks
+from bds_jax.procedural import subjects
 
 PATTERNS = ('plain', 'stripes', 'vstripes', 'checks', 'diagonal')
 PERIOD = 0.12  # metres: one dark and one light band (about 7 px at the default camera)

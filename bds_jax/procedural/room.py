@@ -3,7 +3,7 @@
 import numpy as np
 
 from bds_jax import skeleton
-from bds_jax.synthetic import checks
+from bds_jax.procedural import checks
 
 ROOM_HALF_SIZE = 1.5  # metres; the start position is uniform in the square ±this
 _FEET = (3, 6)

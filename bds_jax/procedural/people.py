@@ -19,10 +19,10 @@ import numbers
 import numpy as np
 
 from bds_jax import skeleton
-from bds_jax.synthetic import appearance as appearance_lib
-from bds_jax.synthetic import body
-from bds_jax.synthetic import camera as camera_lib
-from bds_jax.synthetic.camera import project  # re-exported: keypoints of a rendering
+from bds_jax.procedural import appearance as appearance_lib
+from bds_jax.procedural import body
+from bds_jax.procedural import camera as camera_lib
+from bds_jax.procedural.camera import project  # re-exported: keypoints of a rendering
 
 __all__ = ['project', 'render_person', 'render_sequence']
 
@@ -156,7 +156,7 @@ def _render(subject, pose, camera, size, supersample, outfit_seed):
   look = appearance_lib.look(subject, outfit_seed)
   pose = _check_pose(pose)
   if not isinstance(camera, camera_lib.Camera):
-    raise ValueError(f'camera: expected a bds_jax.synthetic.camera.Camera, got '
+    raise ValueError(f'camera: expected a bds_jax.procedural.camera.Camera, got '
                      f'{type(camera).__name__}.')
   if (not isinstance(supersample, numbers.Integral) or isinstance(supersample, bool)
       or not 1 <= supersample <= 8):
@@ -210,9 +210,9 @@ def render_person(subject, pose, camera: camera_lib.Camera, size=None, supersamp
   """The image of `subject` in world pose `pose`, seen by `camera`.
 
   Args:
-    subject: a name in bds_jax.synthetic.SUBJECTS or an index into it.
+    subject: a name in bds_jax.procedural.SUBJECTS or an index into it.
     pose: (17, 3) world joint positions in metres, z up (e.g. a frame of
-      bds_jax.synthetic.render), in any subject's proportions.
+      bds_jax.procedural.render), in any subject's proportions.
     camera: a camera.Camera (e.g. camera.default_camera(pose)).
     size: output size (int or (height, width)); None keeps the camera's. Another size
       rescales the camera's intrinsics (the same view, more or fewer pixels).

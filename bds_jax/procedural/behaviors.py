@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from bds_jax.synthetic import curves
-from bds_jax.synthetic import postures
+from bds_jax.procedural import curves
+from bds_jax.procedural import postures
 
 _R = np.radians
 

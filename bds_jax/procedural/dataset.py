@@ -5,11 +5,11 @@ import zlib
 
 import numpy as np
 
-from bds_jax.synthetic import behaviors
-from bds_jax.synthetic import checks
-from bds_jax.synthetic import postures
-from bds_jax.synthetic import rendering
-from bds_jax.synthetic import subjects as subjects_lib
+from bds_jax.procedural import behaviors
+from bds_jax.procedural import checks
+from bds_jax.procedural import postures
+from bds_jax.procedural import rendering
+from bds_jax.procedural import subjects as subjects_lib
 
 
 def example_seeds(seed: int, key: str) -> tuple[int, int]:
