@@ -47,7 +47,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python synthesize.py sample --workdir=$(WORKDIR) --report=false
 	$(BIN)/python synthesize.py predict --workdir=$(WORKDIR) --report=false
 	$(BIN)/python synthesize.py interpolate --workdir=$(WORKDIR)
-	@echo "== [5/6] appearance model: build synthetic_people, train 1 500 steps (~14 min)"
+	@echo "== [5/6] appearance model: build synthetic_people, train 1 500 steps (~16 min)"
 	$(BIN)/python train.py --config=configs/appearance.py:demo --workdir=$(WORKDIR)/appearance \
 	  --config.data.data_dir=$(DATA_DIR)
 	@echo "== [6/6] appearance evaluation and the RGB re-enactment video (~3 min)"

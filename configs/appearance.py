@@ -13,7 +13,7 @@ Presets (after the colon):
                      input (the person only), sampled into the target pose and mixed into
                      the output per pixel (part warp and blend, not in the paper), a narrower
                      model (16-64 channels), person weighting, a patch discriminator, 1 500
-                     steps at a higher learning rate (about 13 min on 2 CPU cores): each
+                     steps at a higher learning rate (about 15 min on 2 CPU cores): each
                      person in their own colours and stripes (docs/appearance.md).
   smoke              tiny model on the 64 px `small` config, 30 steps: for tests.
   h36m, deepfashion, market   the spec's per-dataset values (§4.4) on `human36m_frames`
