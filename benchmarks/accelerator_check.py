@@ -36,7 +36,6 @@ import functools
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -576,7 +575,7 @@ def _run_check(args) -> dict:
   header = {
       'date': date,
       'device': f'{jax.device_count()} x {dev.device_kind} ({dev.platform})',
-      'host': f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs',
+      'host': f'{common.cpu_features()}; {os.cpu_count()} CPUs',
       'jax': jax.__version__,
       'jaxlib': jaxlib.__version__,
       'matmul_precision': str(jax.config.jax_default_matmul_precision or 'default'),

@@ -62,6 +62,7 @@ def main(argv):
   if FLAGS.eigen_convolutions:
     xla_cpu.prefer_eigen_convolutions()
   print(f'machine: {common.machine()}')
+  print(f'CPU: {common.cpu_features()}')
   print(f'XLA_FLAGS: {os.environ.get("XLA_FLAGS", "")!r}')
   print(f'shapes: batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, H3.6M settings (image '
         'appearance input, bottleneck factor 2, VGG19 perceptual loss, 5 regressor steps)')
@@ -79,7 +80,7 @@ def main(argv):
     print(f'  timed {rows[-1][0]}: {sec:.3f} s/step')
   if FLAGS.torch and torch_step.available():
     import torch  # pylint: disable=g-import-not-at-top
-    print(f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads')
+    print(f'PyTorch {torch.__version__}: {common.torch_kernels()}')
     for bf16 in (False, True):
       sec = torch_step.time_step(FLAGS.size, FLAGS.batch, steps=FLAGS.steps, bf16=bf16)
       rows.append((f'PyTorch upstream-eq. {"bf16 autocast" if bf16 else "float32"}', sec,

@@ -17,6 +17,40 @@ def machine() -> str:
           f'{dev.device_kind} ({dev.platform}), JAX {jax.__version__}')
 
 
+# /proc/cpuinfo flag -> name: the extensions a CPU step's speed turns on (bf16 matmuls run
+# natively only with AVX-512 BF16 or AMX; without them both libraries emulate bf16).
+VECTOR_EXTENSIONS = (('avx2', 'AVX2'), ('avx512f', 'AVX-512'), ('avx512_bf16', 'AVX-512 BF16'),
+                     ('amx_bf16', 'AMX-BF16'))
+
+
+def cpu_features(cpuinfo: str = '/proc/cpuinfo') -> str:
+  """'<CPU model>; <extensions it has>, no <those it lacks>', from /proc/cpuinfo (Linux), or
+  what `platform` knows elsewhere."""
+  try:
+    with open(cpuinfo) as f:
+      text = f.read()
+  except OSError:
+    return f'{platform.processor() or platform.machine()} (no {cpuinfo}: extensions unknown)'
+  first = text.strip().split('\n\n')[0]  # the first processor's block
+  fields = dict(line.split(':', 1) for line in first.splitlines() if ':' in line)
+  fields = {k.strip(): v.strip() for k, v in fields.items()}
+  flags = set(fields.get('flags', '').split())
+  have = [name for flag, name in VECTOR_EXTENSIONS if flag in flags]
+  lack = [name for flag, name in VECTOR_EXTENSIONS if flag not in flags]
+  return (f'{fields.get("model name", platform.machine())}; '
+          + ', '.join(have or ['none of ' + '/'.join(n for _, n in VECTOR_EXTENSIONS)])
+          + (f', no {", ".join(lack)}' if have and lack else ''))
+
+
+def torch_kernels() -> str:
+  """Which CPU kernels PyTorch picked: its ATen vector capability and whether oneDNN serves
+  its convolutions (and so bf16 autocast)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  capability = getattr(torch.backends.cpu, 'get_cpu_capability', lambda: 'unknown')()
+  return (f'ATen {capability}, oneDNN {"on" if torch.backends.mkldnn.is_available() else "off"}'
+          f', {torch.get_num_threads()} threads')
+
+
 def median_seconds(fn, *args, repeats: int = 5, warmup: int = 1) -> float:
   """Median wall time of fn(*args), blocking on its outputs."""
   for _ in range(warmup):

@@ -59,3 +59,18 @@ def test_reduced_check_has_every_row(data_dir, tmp_path, capsys):
     assert cells[0] == r['name']
     assert cells[1].startswith('skipped: ') or math.isfinite(float(cells[1])), line
   assert result['table'] in printed
+
+
+def test_cpu_features_name_the_bf16_extensions(tmp_path):
+  """The benchmarks' CPU line: the model and which of AVX2 / AVX-512 / AVX-512 BF16 / AMX it has
+  (bf16 steps run natively only with the last two)."""
+  from benchmarks import common  # pylint: disable=g-import-not-at-top
+  info = tmp_path / 'cpuinfo'
+  info.write_text('processor\t: 0\nmodel name\t: AMD EPYC 9B14\n'
+                  'flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512vl\n\n'
+                  'processor\t: 1\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu sse2 avx2\n')
+  assert common.cpu_features(str(info)) == ('AMD EPYC 9B14; AVX2, AVX-512, AVX-512 BF16, '
+                                            'no AMX-BF16')
+  info.write_text('model name\t: Old\nflags\t\t: fpu sse2\n')
+  assert common.cpu_features(str(info)) == 'Old; none of AVX2/AVX-512/AVX-512 BF16/AMX-BF16'
+  assert 'extensions unknown' in common.cpu_features(str(tmp_path / 'missing'))
