@@ -164,11 +164,14 @@ class ImageSet:
                                                    layout=self.layout,
                                                    geometry=self.crop_geometry))
 
-  def pose_input(self, keypoints) -> np.ndarray:
+  def pose_input(self, keypoints, drawn=None) -> np.ndarray:
     """The model's posture input for pixel keypoints (J, 2): the stickman in [-1, 1], then
-    (part_warp) the part crops' coordinates in this pose."""
+    (part_warp) the part crops' coordinates in this pose. `drawn`: the keypoints' uint8
+    stickman, where the caller has drawn it already."""
     s = self.image_size
-    drawn = to_unit_range(imaging.draw_stickman(keypoints, s, layout=self.layout))
+    if drawn is None:
+      drawn = imaging.draw_stickman(keypoints, s, layout=self.layout)
+    drawn = to_unit_range(drawn)
     if not self.part_warp:
       return drawn
     coords = imaging.part_coordinates(keypoints, s, s // 2**self.box_factor,
@@ -177,15 +180,19 @@ class ImageSet:
 
   def item(self, index: int, partner: int) -> dict:
     """The pair (target `index`, appearance frame `partner`) as model inputs."""
-    image, other = self.image(index), self.image(partner)
+    same = int(partner) == int(index)  # evaluation's own-frame items: decode and cut once
+    image = self.image(index)
+    other = image if same else self.image(partner)
     s = self.image_size
-    own = self._appearance(image, index)
     paired = self._appearance(other, partner)
+    # The target's own input only where it is the encoder's (appearance_source='self'):
+    # its crops are most of an item's cost.
+    own = paired if same or self.appearance_source != 'self' else self._appearance(image, index)
     return {
         'image': to_unit_range(image),
         'stickman': self.pose_input(self.keypoints[index]),
         'keypoints': (self.keypoints[index] / s).astype(np.float32),
-        'appearance': own if self.appearance_source == 'self' else paired,
+        'appearance': own,
         'appearance_keypoints': (self.keypoints[index if self.appearance_source == 'self'
                                                 else partner] / s).astype(np.float32),
         'person_mask': imaging.body_mask(self.keypoints[index], s,

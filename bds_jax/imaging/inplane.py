@@ -159,6 +159,21 @@ def upstream_part_warps(keypoints, image_height: int, crop_size: int, valid=None
   return out
 
 
+def part_warps(keypoints, image_height: int, crop_size: int, valid=None,
+               layout: layouts.KeypointLayout = layouts.H36M_17, geometry: str = 'ours') -> list:
+  """(source quad, destination corners in crop pixels) of each part, or None for a missing
+  part, in `geometry` (module docstring): what `inplane_normalize` warps and
+  bds_jax/imaging/part_map.py inverts. 'ours': PARTS order; 'upstream': the layout's."""
+  if geometry not in GEOMETRIES:
+    raise ValueError(f'crop geometry {geometry!r} (data.crop_geometry) must be one of '
+                     f'{GEOMETRIES}.')
+  if geometry == 'upstream':
+    return upstream_part_warps(keypoints, image_height, crop_size, valid, layout)
+  corners = _UNIT_SQUARE * (crop_size - 1)
+  return [None if q is None else (q, corners)
+          for q in part_quads(keypoints, image_height, valid, layout)]
+
+
 def homography(src, dst) -> np.ndarray | None:
   """3x3 H with H·[src_k, 1] ∝ [dst_k, 1] for 4 point pairs; None when degenerate."""
   src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
@@ -229,9 +244,6 @@ def inplane_normalize(image, keypoints, valid=None, box_factor: int = 1,
     (crop, crop, 10·C) array of image's dtype (uint8 is rounded), parts in PARTS order
     ('upstream': in the layout's upstream order).
   """
-  if geometry not in GEOMETRIES:
-    raise ValueError(f'crop geometry {geometry!r} (data.crop_geometry) must be one of '
-                     f'{GEOMETRIES}.')
   image = keypoints_lib.check_image(image)
   if crop_size is None:
     if not isinstance(box_factor, int) or box_factor < 0:
@@ -240,14 +252,9 @@ def inplane_normalize(image, keypoints, valid=None, box_factor: int = 1,
   if not isinstance(crop_size, int) or crop_size < 2:
     raise ValueError(f'crop side {crop_size!r} must be an int >= 2 (lower box_factor or pass '
                      'crop_size).')
-  if geometry == 'upstream':
-    warps = upstream_part_warps(keypoints, image.shape[0], crop_size, valid, layout)
-    crops = [warp_quad(image, w[0], crop_size, w[1]) if w else warp_quad(image, None, crop_size)
-             for w in warps]
-  else:
-    crops = [warp_quad(image, q, crop_size) for q in part_quads(keypoints, image.shape[0],
-                                                                 valid, layout)]
-  out = np.concatenate(crops, axis=-1)
+  warps = part_warps(keypoints, image.shape[0], crop_size, valid, layout, geometry)
+  out = np.concatenate([warp_quad(image, w[0], crop_size, w[1]) if w
+                        else warp_quad(image, None, crop_size) for w in warps], axis=-1)
   if image.dtype == np.uint8:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
   return out.astype(image.dtype)

@@ -32,33 +32,28 @@ def part_coordinates(keypoints, size: int, crop_size: int, valid=None,
   `keypoints` (J, 2) in the target's pixels, `crop_size` the side of the crops that will be
   sampled (data's S / 2^box_factor), `geometry` how they were cut (data.crop_geometry).
   """
-  if geometry not in inplane.GEOMETRIES:
-    raise ValueError(f'crop geometry {geometry!r} (data.crop_geometry) must be one of '
-                     f'{inplane.GEOMETRIES}.')
   height, width = keypoints_lib.image_size(size)
-  if geometry == 'upstream':
-    warps = inplane.upstream_part_warps(keypoints, height, crop_size, valid, layout)
-  else:
-    unit = inplane._UNIT_SQUARE * (crop_size - 1)  # pylint: disable=protected-access
-    warps = [None if q is None else (q, unit)
-             for q in inplane.part_quads(keypoints, height, valid, layout)]
+  warps = inplane.part_warps(keypoints, height, crop_size, valid, layout, geometry)
   out = np.zeros((height, width, len(warps), CHANNELS_PER_PART), np.float32)
-  found = [(p, warp, inplane.homography(warp[0], warp[1])) for p, warp in enumerate(warps)
-           if warp is not None]
-  found = [(p, warp, h) for p, warp, h in found if h is not None]
-  if not found:
+  parts, to_crop, side = [], [], []
+  for p, warp in enumerate(warps):
+    h = None if warp is None else inplane.homography(*warp)
+    if h is None:
+      continue
+    parts.append(p)
+    to_crop.append(h)
+    # The quad is convex, so its pixels' w share one sign; beyond the horizon w flips and
+    # (u, v) can land in the crop again: those pixels are not the part.
+    side.append(np.sign(np.mean(np.c_[warp[0], np.ones(4)] @ h[2])))
+  if not parts:
     return out.reshape(height, width, -1)
-  parts = [p for p, _, _ in found]
-  to_crop = np.stack([h for _, _, h in found])                       # (P', 3, 3)
-  # The quad is convex, so its pixels have w of one sign; beyond the horizon w flips and u, v
-  # can land in the crop again: those are not the part.
-  side = np.sign(np.stack([(np.c_[w[0], np.ones(4)] @ h[2]).mean() for _, w, h in found]))
+  to_crop, side = np.stack(to_crop), np.array(side)                 # (P', 3, 3), (P',)
   y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-  h = (x[..., None, None] * to_crop[:, :, 0] + y[..., None, None] * to_crop[:, :, 1]
-       + to_crop[:, :, 2])                                          # (H, W, P', 3)
-  w = h[..., 2]
+  uvw = (x[..., None, None] * to_crop[:, :, 0] + y[..., None, None] * to_crop[:, :, 1]
+         + to_crop[:, :, 2])                                        # (H, W, P', 3)
+  w = uvw[..., 2]
   with np.errstate(divide='ignore', invalid='ignore'):
-    u, v = h[..., 0] / w, h[..., 1] / w
+    u, v = uvw[..., 0] / w, uvw[..., 1] / w
   last = crop_size - 1.0
   inside = ((w * side > 0) & (u >= 0) & (u <= last) & (v >= 0) & (v <= last)
             & np.isfinite(u) & np.isfinite(v))

@@ -115,7 +115,7 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
     latents = _encode(appearance.model_def, appearance.params, crops)
     video = sharding.batched(  # fixed batches: one compilation
         lambda chunk: _render(appearance.model_def, appearance.params, latents, crops, chunk),
-        (np.stack([image_set.pose_input(k) for k in keypoints]),), batch)
+        (np.stack([image_set.pose_input(k, s) for k, s in zip(keypoints, stickmen)]),), batch)
     subject = image_set.subject_names[int(image_set.subjects[f])]
     # synthetic_people has many people per subject split: name the person, not only S11
     who = (subject if image_set.persons is image_set.subjects
