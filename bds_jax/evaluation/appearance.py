@@ -47,6 +47,7 @@ from bds_jax.data import datasets
 from bds_jax.data import images as images_lib
 from bds_jax.evaluation import appearance_truth as truth_lib
 from bds_jax.evaluation import report
+from bds_jax.evaluation.report import fmt
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
 from bds_jax.metrics import image_scores
@@ -170,8 +171,8 @@ def _posture_probe(ctx: Context, test_means, adversary_error, index, *,
   train_kp = train.keypoints[pick] / size
   mean_pose = np.broadcast_to(np.mean(train_kp, axis=0), test_kp.shape)
   return {
-      'probe_error': fit_probe(ctx.appearance.reg_params, train_means, train_kp, test_means, test_kp,
-                               steps=probe_steps, seed=seed + 4),
+      'probe_error': fit_probe(ctx.appearance.reg_params, train_means, train_kp, test_means,
+                               test_kp, steps=probe_steps, seed=seed + 4),
       'adversary_error': float(np.mean(adversary_error)),
       'mean_pose_error': float(np.mean(_per_image_l2(mean_pose, test_kp))),
       'train_images': int(len(pick)), 'test_images': int(len(index)),
@@ -229,7 +230,7 @@ def run(ctx: Context, *, seed: int = 0, num_images: int = 8000,
 
 
 def _inception_cell(value, note: str, digits: int = 2) -> str:
-  return report.fmt(value, digits) if value is not None else note
+  return fmt(value, digits) if value is not None else note
 
 
 def table(results: dict, dataset: str) -> str:
@@ -249,19 +250,19 @@ def table(results: dict, dataset: str) -> str:
            'with TF-Inception numbers.', '',
            '| model | setting | SSIM | IS | FID | L1 |', '|---|---|---|---|---|---|']
   for name, r in results.items():
-    ni = r['inception'] if r['inception'] == 'no Inception weights given' else '–'
+    ni = r['inception'] if r['inception'] == NO_INCEPTION else '–'
     for setting in ('reconstruction', 'transfer'):
       m = r[setting]
-      lines.append(f'| {name} | {setting} | {report.fmt(m["ssim"], 3)} | '
+      lines.append(f'| {name} | {setting} | {fmt(m["ssim"], 3)} | '
                    f'{_inception_cell(m["is"], ni)} | {_inception_cell(m["fid"], ni)} | '
-                   f'{report.fmt(m["l1"], 3)} |')
+                   f'{fmt(m["l1"], 3)} |')
     lines.append(f'| {name} | real eval frames (reference) | – | '
                  f'{_inception_cell(r["real"]["is"], ni)} | – | – |')
   for method, (df, market) in report.PAPER_TABLE5.items():
     for ds, (is_, ssim) in zip(report.TABLE5_DATASETS, (df, market)):
       mark = ' ◀' if ds == dataset else ''
-      lines.append(f'| paper: {method} ({datasets.get(ds).title}){mark} | reconstruction | {ssim:.2f} | '
-                   f'{is_:.2f} | | |')
+      lines.append(f'| paper: {method} ({datasets.get(ds).title}){mark} | reconstruction | '
+                   f'{ssim:.2f} | {is_:.2f} | | |')
   for method, per_dataset in report.PUBLISHED_POSE_GUIDED.items():
     for ds, (fid_, _, ssim) in zip(report.TABLE5_DATASETS, per_dataset):
       mark = ' ◀' if ds == dataset else ''
@@ -272,8 +273,8 @@ def table(results: dict, dataset: str) -> str:
             'protocol (pose transfer, not reconstruction; other resolutions; FID is fragile to '
             'the image set, resizing and file format): compare them only with numbers made that '
             'way. Their LPIPS: ' + '; '.join(
-                f'{m} {report.fmt(df[1], 4)} ({datasets.get(report.TABLE5_DATASETS[0]).title}), '
-                f'{report.fmt(mk[1], 4)} ({datasets.get(report.TABLE5_DATASETS[1]).title})'
+                f'{m} {fmt(df[1], 4)} ({datasets.get(report.TABLE5_DATASETS[0]).title}), '
+                f'{fmt(mk[1], 4)} ({datasets.get(report.TABLE5_DATASETS[1]).title})'
                 for m, (df, mk) in report.PUBLISHED_POSE_GUIDED.items())
             + '.']
   lines += ['', '### Posture in the appearance code (the RE analogue)',
@@ -286,8 +287,8 @@ def table(results: dict, dataset: str) -> str:
             'frames | probe steps |', '|---|---|---|---|---|---|']
   for name, r in results.items():
     p = r['posture_probe']
-    lines.append(f'| {name} | {report.fmt(p["probe_error"], 3)} | {report.fmt(p["adversary_error"], 3)} | '
-                 f'{report.fmt(p["mean_pose_error"], 3)} | {p["train_images"]} / {p["test_images"]} | '
+    lines.append(f'| {name} | {fmt(p["probe_error"], 3)} | {fmt(p["adversary_error"], 3)} | '
+                 f'{fmt(p["mean_pose_error"], 3)} | {p["train_images"]} / {p["test_images"]} | '
                  f'{p["steps"]} |')
   for name, r in results.items():
     if 'truth' in r:

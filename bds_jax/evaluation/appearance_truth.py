@@ -38,7 +38,7 @@ from flax import nnx
 from bds_jax import sharding
 from bds_jax.data import images as images_lib
 from bds_jax.data import sources
-from bds_jax.evaluation import report
+from bds_jax.evaluation.report import fmt
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import lpips as lpips_lib
 from bds_jax.procedural import truth as synthetic_truth
@@ -197,13 +197,13 @@ def truth_table(name: str, t: dict) -> str:
   if with_lpips:
     lines[1] += ' LPIPS: VGG16, v0.1 (lower is better).'
   for row, label in labels.items():
-    lines.append(f'| {label} | ' + ' | '.join(report.fmt(t[row][k], 3) for k in keys) + ' |')
+    lines.append(f'| {label} | ' + ' | '.join(fmt(t[row][k], 3) for k in keys) + ' |')
   if 'code_effect' in t:
     e = t['code_effect']
     lines += ['', f'Code effect: swapping B\'s appearance input for A\'s moves the model\'s '
-              f'output by L1 {report.fmt(e["model"], 3)} on the person and {report.fmt(e["model_background"], 3)} '
-              f'elsewhere; A\'s and B\'s true images in that pose differ by '
-              f'{report.fmt(e["truth"], 3)} on the person and not elsewhere (near 0 on the person: '
+              f'output by L1 {fmt(e["model"], 3)} on the person and '
+              f'{fmt(e["model_background"], 3)} elsewhere; A\'s and B\'s true images in that pose differ by '
+              f'{fmt(e["truth"], 3)} on the person and not elsewhere (near 0 on the person: '
               'the model would ignore its appearance input; near the truths\' difference: it '
               'draws each person as their own).']
   return '\n'.join(lines)

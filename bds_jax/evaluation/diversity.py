@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from bds_jax.evaluation import report
+from bds_jax.evaluation.report import fmt
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import diversity
 
@@ -63,11 +64,12 @@ def table(results: dict, dataset: str) -> str:
   for name, r in results.items():
     for prior in ('gaussian', 'flow'):
       for n, m in r.get(prior, {}).items():
-        lines.append(f'| {name} | {prior} | {n} | {report.fmt(m["ASD"])} | {report.fmt(m["FSD"])} | '
-                     f'{report.fmt(m["APD"])} | {report.fmt(m["ADE"])} | {report.fmt(m["FDE"])} |')
+        lines.append(f'| {name} | {prior} | {n} | {fmt(m["ASD"])} | {fmt(m["FSD"])} | '
+                     f'{fmt(m["APD"])} | {fmt(m["ADE"])} | {fmt(m["FDE"])} |')
   for name, (a10, f10, a50, f50) in report.PAPER_TABLE2.items():
     lines.append(f'| paper: {name} | | 10 | {a10:.2f} | {f10:.2f} | | | |')
     lines.append(f'| paper: {name} | | 50 | {a50:.2f} | {f50:.2f} | | | |')
   lines.append('')
-  lines.append('Paper Table 4 APD: ' + ', '.join(f'{k} {v:.2f}' for k, v in report.PAPER_APD.items()))
+  lines.append('Paper Table 4 APD: '
+               + ', '.join(f'{k} {v:.2f}' for k, v in report.PAPER_APD.items()))
   return '\n'.join(lines) + '\n'

@@ -37,7 +37,7 @@ import numpy as np
 from bds_jax import procedural
 from bds_jax.data import datasets
 from bds_jax.data.pipeline import fixed_windows
-from bds_jax.evaluation import report
+from bds_jax.evaluation.report import fmt
 from bds_jax.evaluation.context import Context
 from bds_jax.evaluation.transfer import t_values
 from bds_jax.metrics import probes
@@ -241,18 +241,18 @@ def table(results: dict, dataset: str) -> str:
         if f'mpjpe_mm_{kind}' not in rc:
           continue
         m = rc[f'mpjpe_mm_{kind}']
-        lines.append(f'| {kind} | ' + ' | '.join(report.fmt(m[str(t)], 0) for t in ts) +
-                     f' | {report.fmt(m["mean"], 0)} | {report.fmt(m["mean"] / static, 2)} |')
+        lines.append(f'| {kind} | ' + ' | '.join(fmt(m[str(t)], 0) for t in ts) +
+                     f' | {fmt(m["mean"], 0)} | {fmt(m["mean"] / static, 2)} |')
       lines.append('')
       if rc.get('by_class'):
         lines += ['| class | pairs | model | static | × static |', '|---|---|---|---|---|']
-        lines += [f'| {c} | {n} | {report.fmt(m, 0)} | {report.fmt(st, 0)} | {report.fmt(m / st, 2)} |'
+        lines += [f'| {c} | {n} | {fmt(m, 0)} | {fmt(st, 0)} | {fmt(m / st, 2)} |'
                   for c, (n, m, st) in rc['by_class'].items()]
         lines.append('')
       if 'recognition_accuracy' in rc:
         acc = rc['recognition_accuracy']
-        lines += [f'Behavior recognised in the re-enactments: {report.fmt(acc["reenacted"])} (on the '
-                  f'true renderings {report.fmt(acc["truth"])}).', '']
+        lines += [f'Behavior recognised in the re-enactments: {fmt(acc["reenacted"])} (on the '
+                  f'true renderings {fmt(acc["truth"])}).', '']
     lines += [f'Classifier accuracy on real test windows: '
-              f'{report.fmt(r["recognition_real_test_windows"])}; {r["num_pairs"]} pairs in all.', '']
+              f'{fmt(r["recognition_real_test_windows"])}; {r["num_pairs"]} pairs in all.', '']
   return '\n'.join(lines) + '\n'

@@ -35,6 +35,7 @@ from bds_jax import skeleton
 from bds_jax.data import datasets
 from bds_jax.data import hmp as hmp_data
 from bds_jax.evaluation import report
+from bds_jax.evaluation.report import fmt
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import fid
 from bds_jax.metrics import hmp
@@ -212,21 +213,23 @@ def _prior_label(prior: str, r: dict) -> str:
 
 def table(results: dict, dataset: str) -> str:
   cols = ('APD', 'ADE', 'FDE', 'MMADE', 'MMFDE', 'APDE', 'CMD', 'FID')
-  lines = [f'## Stochastic human motion prediction (DLow/BeLFusion protocol){report.dataset_note(dataset)}',
+  lines = ['## Stochastic human motion prediction (DLow/BeLFusion protocol)'
+           + report.dataset_note(dataset),
            '25 observed / 100 predicted frames at 50 Hz, root-relative 16 joints, metres.', '',
            '| model | prior | ' + ' | '.join(cols) + ' |', '|' + '---|' * (len(cols) + 2)]
   for name, r in results.items():
     for prior in report.HMP_PRIORS:
       if prior in r:
         lines.append(f'| {name} | {_prior_label(prior, r)} | ' +
-                     ' | '.join(report.fmt(r[prior].get(c), 3) for c in cols) + ' |')
+                     ' | '.join(fmt(r[prior].get(c), 3) for c in cols) + ' |')
     if 'oracle_code' in r:
       lines.append(f'| {name} | oracle: the true future\'s own code, K = 1 | ' +
-                   ' | '.join(report.fmt(r['oracle_code'].get(c), 3) for c in cols) + ' |')
+                   ' | '.join(fmt(r['oracle_code'].get(c), 3) for c in cols) + ' |')
   for method, row in report.PUBLISHED_HMP.items():
-    caveat = f'; {report.PUBLISHED_HMP_CAVEATS[method]}' if method in report.PUBLISHED_HMP_CAVEATS else ''
+    caveats = report.PUBLISHED_HMP_CAVEATS
+    caveat = f'; {caveats[method]}' if method in caveats else ''
     lines.append(f'| {method} (published, Human3.6M{caveat}) | | ' +
-                 ' | '.join(report.fmt(row.get(c), 3) for c in cols) + ' |')
+                 ' | '.join(fmt(row.get(c), 3) for c in cols) + ' |')
   first = next(iter(results.values()))
   lines += ['', f'{first["num_windows"]} windows, K = {first["num_samples"]}, multimodal radius '
                 f'{first["threshold"]}; CMD reference: {first["cmd_reference"]}.',

@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from bds_jax.evaluation import report
+from bds_jax.evaluation.report import fmt
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 
@@ -148,8 +149,8 @@ def table(results: dict, dataset: str) -> str:
            'training sequences (0.5 ideal).', '',
            '| model | ' + ' | '.join(kinds) + ' |', '|' + '---|' * (len(kinds) + 1)]
   for name, r in results.items():
-    cells = [f'{report.fmt(r[k]["heldout_accuracy"])} / {report.fmt(r[k]["heldout_auc"])} '
-             f'({report.fmt(r[k]["paper_mean_p_real"])})' if k in r else '–' for k in kinds]
+    cells = [f'{fmt(r[k]["heldout_accuracy"])} / {fmt(r[k]["heldout_auc"])} '
+             f'({fmt(r[k]["paper_mean_p_real"])})' if k in r else '–' for k in kinds]
     lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
   for name, row in report.PAPER_TABLE3.items():
     lines.append(f'| paper: {name} | ' + ' | '.join(f'({row[k]:.2f})' for k in kinds) + ' |')

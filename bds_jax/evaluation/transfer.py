@@ -29,6 +29,7 @@ import numpy as np
 
 from bds_jax.data.pipeline import fixed_windows
 from bds_jax.evaluation import report
+from bds_jax.evaluation.report import fmt
 from bds_jax.evaluation.context import Context
 from bds_jax.metrics import probes
 from bds_jax.metrics import transfer
@@ -163,18 +164,18 @@ def table(results: dict, dataset: str) -> str:
            f'| model | {head} | acc | d_β |', '|' + '---|' * (2 * len(ts) + 3)]
   for name, r in results.items():
     body = 'RE_body' in r  # a body-frame run: RE on both kinds of target, each labelled
-    cells = ' | '.join(f'{report.fmt(r["RE"][str(t)])} ({report.fmt(r["RE_paper_same_data"][str(t)])}) | '
-                       f'{report.fmt(r["TDE"][str(t)])} ({report.fmt(r["TDE_upstream"][str(t)])})' for t in ts)
+    cells = ' | '.join(f'{fmt(r["RE"][str(t)])} ({fmt(r["RE_paper_same_data"][str(t)])}) | '
+                       f'{fmt(r["TDE"][str(t)])} ({fmt(r["TDE_upstream"][str(t)])})' for t in ts)
     label = f'{name}, RE on world z-scores' if body else name
-    lines.append(f'| {label} | {cells} | {report.fmt(r["acc"])} (gt {report.fmt(r["gt_acc"])}) | '
-                 f'{report.fmt(r["d_beta"]["mean"])} ± {report.fmt(r["d_beta"]["std"])} |')
+    lines.append(f'| {label} | {cells} | {fmt(r["acc"])} (gt {fmt(r["gt_acc"])}) | '
+                 f'{fmt(r["d_beta"]["mean"])} ± {fmt(r["d_beta"]["std"])} |')
     if body:
-      cells = ' | '.join(f'{report.fmt(r["RE_body"][str(t)])} '
-                         f'({report.fmt(r["RE_body_paper_same_data"][str(t)])}) | –' for t in ts)
+      cells = ' | '.join(f'{fmt(r["RE_body"][str(t)])} '
+                         f'({fmt(r["RE_body_paper_same_data"][str(t)])}) | –' for t in ts)
       lines.append(f'| {name}, RE on body-frame targets | {cells} | | |')
   for name, (re, tde, acc, (dm, ds)) in report.PAPER_TABLE1.items():
-    cells = ' | '.join(f'{re[report.PAPER_T_VALUES.index(t)]:.2f} | {tde[report.PAPER_T_VALUES.index(t)]:.2f}'
-                       for t in ts)
+    at = [report.PAPER_T_VALUES.index(t) for t in ts]
+    cells = ' | '.join(f'{re[i]:.2f} | {tde[i]:.2f}' for i in at)
     lines.append(f'| paper: {name} | {cells} | {acc:.2f} (gt {report.PAPER_GT_ACC:.2f}) | '
                  f'{dm:.2f} ± {ds:.2f} |')
   lines.append('')
@@ -189,6 +190,6 @@ def table(results: dict, dataset: str) -> str:
               'and has no paper counterpart.', '']
   for name, r in results.items():
     lines.append(f'- {name}: same-class reference d_β = '
-                 f'{report.fmt(r["d_beta_same_class_reference"]["mean"])}; chance accuracy '
-                 f'{report.fmt(r["chance_acc"])}; {r["num_pairs"]} test pairs.')
+                 f'{fmt(r["d_beta_same_class_reference"]["mean"])}; chance accuracy '
+                 f'{fmt(r["chance_acc"])}; {r["num_pairs"]} test pairs.')
   return '\n'.join(lines + skipped) + '\n'

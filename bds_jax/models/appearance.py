@@ -19,11 +19,11 @@ part crops. The posture stream always sees the full-size 3-channel stickman.
   DeepFashion   256         2                  2           crops, 30 ch, 64²  (4,4,128), (8,8,128)
   Market1501    128         1                  1           crops, 30 ch, 64²  (2,2,128), (4,4,128)
 
-(configs/appearance.py's presets; the constructor's defaults are H3.6M's.) Latent scale i = 0 is the bottleneck,
-i = 1 the next finer scale. Per latent scale: mu = Conv3x3(h), log sigma = lo + (hi - lo) ·
-sigmoid(Conv3x3(h)) with `logstd_range` (lo, hi) = (0, 1) as upstream (sigma in (1, e); the
-paper does not say; `sigmoid_logstd=False` gives the raw conv output), z = mu + sigma·eps,
-and z feeds the encoder's next block, so scale 1 depends on scale 0's z.
+(configs/appearance.py's presets; the constructor's defaults are H3.6M's.) Latent scale i = 0
+is the bottleneck, i = 1 the next finer scale. Per latent scale: mu = Conv3x3(h), log sigma =
+lo + (hi - lo) · sigmoid(Conv3x3(h)) with `logstd_range` (lo, hi) = (0, 1) as upstream (sigma
+in (1, e); the paper does not say; `sigmoid_logstd=False` gives the raw conv output), z = mu +
+sigma·eps, and z feeds the encoder's next block, so scale 1 depends on scale 0's z.
 
 Deviations from upstream, each behaviour-neutral:
   * After the last latent scale upstream's appearance encoder runs three more modules whose
