@@ -16,17 +16,22 @@ from bds_jax.sampling import Sampler
 
 
 @dataclasses.dataclass(frozen=True)
-class Behavior:
-  """A trained behavior model: the cVAE's graph and parameters, and its normalizer."""
-  run: object  # the runs.Run it was loaded from
+class _Loaded:
+  """What every record holds: the run it was loaded from and the step of its checkpoint."""
+  run: object  # the runs.Run
   step: int
-  model_def: object
-  params: dict
-  normalizer: Normalizer
 
   @property
   def config(self) -> ml_collections.ConfigDict:
     return self.run.config
+
+
+@dataclasses.dataclass(frozen=True)
+class Behavior(_Loaded):
+  """A trained behavior model: the cVAE's graph and parameters, and its normalizer."""
+  model_def: object
+  params: dict
+  normalizer: Normalizer
 
   def model(self):
     return nnx.merge(self.model_def, self.params)
@@ -43,18 +48,12 @@ class Behavior:
 
 
 @dataclasses.dataclass(frozen=True)
-class Flow:
+class Flow(_Loaded):
   """A trained flow prior and the behavior model whose codes it models."""
-  run: object  # the runs.Run it was loaded from
-  step: int
   flow_def: object
   params: dict
   buffers: dict
   behavior: Behavior
-
-  @property
-  def config(self) -> ml_collections.ConfigDict:
-    return self.run.config
 
   def flow(self):
     return nnx.merge(self.flow_def, self.params, self.buffers)
@@ -64,18 +63,12 @@ class Flow:
 
 
 @dataclasses.dataclass(frozen=True)
-class Diffusion:
+class Diffusion(_Loaded):
   """A trained diffusion prior (observation encoder and EMA denoiser) and its behavior model."""
-  run: object  # the runs.Run it was loaded from
-  step: int
   prior_def: object
   params: dict        # {'observation': encoder/autoencoder, 'denoiser': the EMA weights}
   stats: dict         # the code scaling
   behavior: Behavior
-
-  @property
-  def config(self) -> ml_collections.ConfigDict:
-    return self.run.config
 
   def prior(self):
     return nnx.merge(self.prior_def, self.params, self.stats)
@@ -85,10 +78,8 @@ class Diffusion:
 
 
 @dataclasses.dataclass(frozen=True)
-class Appearance:
+class Appearance(_Loaded):
   """A trained appearance model (VUnet) and its adversarial keypoint regressor."""
-  run: object  # the runs.Run it was loaded from
-  step: int
   model_def: object
   params: dict
   reg_def: object
