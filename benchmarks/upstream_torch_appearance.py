@@ -131,6 +131,10 @@ if torch is not None:
 
     def forward(self, app, stickman):
       means, logstds, zs = self.encode(app)
+      return self.decode(stickman, zs), means, logstds
+
+    def decode(self, stickman, zs):
+      """The posture stream and the decoder: the image from the stickman and the latents."""
       skips = self.du(stickman)
       h = self.dd_in(skips[-1])
       for i in range(len(self.ch)):
@@ -140,7 +144,7 @@ if torch is not None:
         h = self.dd_b[i](h, skips.pop())
         if i < len(self.dd_up):
           h = self.dd_up[i](h)
-      return self.out(h), means, logstds
+      return self.out(h)
 
   class Regressor(nn.Module):
 
@@ -175,10 +179,8 @@ if torch is not None:
       return taps
 
 
-def time_step(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int = 5,
-              bf16: bool = False, bottleneck_factor: int = 2, device: str = 'cpu') -> float:
-  """Median seconds per upstream-equivalent train step on torch `device` (e.g. 'cuda'; bf16:
-  autocast to bfloat16 on that device)."""
+def models(size: int = 256, bottleneck_factor: int = 2, device: str = 'cpu'):
+  """(net, vgg, regressor, net's Adam, regressor's Adam) as upstream's step uses them (seed 0)."""
   torch.manual_seed(0)
   net, vgg = Net(size, bottleneck_factor).to(device), VGG().to(device)
   bottleneck = size // 2**(len(net.ch) - 1)
@@ -186,6 +188,14 @@ def time_step(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int =
                    for i in range(net.n_latent)][::-1]).to(device)
   opt = torch.optim.Adam(net.parameters(), 5e-4, betas=(0.5, 0.9))
   reg_opt = torch.optim.Adam(reg.parameters(), 1e-3)
+  return net, vgg, reg, opt, reg_opt
+
+
+def time_step(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int = 5,
+              bf16: bool = False, bottleneck_factor: int = 2, device: str = 'cpu') -> float:
+  """Median seconds per upstream-equivalent train step on torch `device` (e.g. 'cuda'; bf16:
+  autocast to bfloat16 on that device)."""
+  net, vgg, reg, opt, reg_opt = models(size, bottleneck_factor, device)
   image = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
   stickman = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
   others = [torch.roll(image, i, 0) for i in range(reg_steps)]  # the per-sample stack
