@@ -119,6 +119,30 @@ def test_truth_rows_are_ordered(ctx):
   for name in truth.ROWS:  # the person's pixels are where the room does not help
     assert out[name]['l1_person'] >= 0
   assert out['target_frame']['l1_person'] > 2 * out['target_frame']['l1']
+  # The calibration row: the truth itself, softened, beats every other reference.
+  assert out['truth_blurred']['l1'] < min(out[r]['l1'] for r in truth.ROWS[2:6])
+  assert 0 < out['truth_blurred']['l1_person'] and out['truth_blurred']['sharpness'] < 1
+
+
+def test_reference_rows_blur_and_paste():
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+  np.testing.assert_allclose(truth.gaussian_blur(x, 1.0),
+                             ndimage.gaussian_filter(x, (0, 1, 1, 0), mode='nearest', truncate=3.0),
+                             atol=1e-6)
+  # Pasted parts: a part crop of one colour lands where the coordinates say it is inside,
+  # the mean where two parts overlap, black (room) crop pixels count as uncovered.
+  crops = -np.ones((1, 4, 4, 6), np.float32)
+  crops[..., 0:3], crops[..., 3:6] = 0.5, -0.5
+  crops[0, 0, 0, 3:6] = -1.0  # part 1's corner is room
+  coords = np.zeros((1, 2, 2, 6), np.float32)
+  coords[0, 0, :, 2] = 1  # part 0 inside on the top row
+  coords[0, :, 0, 5] = 1  # part 1 inside on the left column, sampling its (0, 0) corner...
+  coords[0, 1, 0, 3:5] = 0.7  # ...except at the bottom-left pixel
+  coords[0, 0, 1, 3:6] = 0.7, 0.7, 1  # both parts inside at the top-right pixel
+  background = np.full((1, 2, 2, 3), 0.9, np.float32)
+  out = np.asarray(truth.pasted_parts(crops, coords, background))[0, ..., 0]
+  np.testing.assert_allclose(out, [[0.5, 0.0], [-0.5, 0.9]], atol=1e-6)
 
 
 def test_evaluate_writes_table5_with_inception(setup, tmp_path):

@@ -15,7 +15,13 @@ people. The model (no key: latents = posterior means, no dropout) renders
 Naive references, scored against the same truth:
 - `appearance_image`: frame a itself (right person, wrong pose);
 - `stickman`: frame b's stickman;
-- `target_frame`: frame b itself (right pose, wrong person).
+- `target_frame`: frame b itself (right pose, wrong person);
+- `warped_parts` (models with part_warp): frame a's part crops warped into b's pose and
+  pasted onto frame b, the mean where parts overlap; no learning. Crop pixels that are
+  exactly black count as uncovered: they are the room of person-only crops (data.mask_room);
+- `truth_blurred`: the truth itself blurred by a Gaussian of sigma 1 px. It calibrates the
+  L1: a synthesis that has the right person in the right pose but cannot place 2-pixel
+  stripes and checks exactly pays about this much.
 Reported: mean SSIM (on [0, 1] images) and mean L1 (on [-1, 1], the model's range), and the
 number of pairs, and `l1_person`: L1 on the pixels either person covers in the truth or in
 frame b (coverage-weighted; most of a frame is room, which every row gets nearly right). And
@@ -41,10 +47,13 @@ from bds_jax.data import sources
 from bds_jax.evaluation.report import fmt
 from bds_jax.models import appearance_losses as al
 from bds_jax.models import lpips as lpips_lib
+from bds_jax.models import part_warp
 from bds_jax.procedural import truth as synthetic_truth
 
 # (name, what is scored against what): the model rows and the naive references.
-ROWS = ('reconstruction', 'transfer', 'appearance_image', 'stickman', 'target_frame')
+ROWS = ('reconstruction', 'transfer', 'appearance_image', 'stickman', 'target_frame',
+        'warped_parts', 'truth_blurred')
+BLUR_SIGMA = 1.0  # px, truth_blurred's
 KEYS = ('appearance_a', 'appearance_b', 'stickman_b', 'image_a', 'image_b', 'truth', 'person')
 
 
@@ -118,6 +127,31 @@ def scores(pred, target, person=None) -> dict:
   return out
 
 
+def gaussian_blur(x, sigma: float):
+  """NHWC `x` blurred per channel by a separable Gaussian of `sigma` px (edges repeated)."""
+  radius = max(1, int(np.ceil(3 * sigma)))
+  t = np.arange(-radius, radius + 1, dtype=np.float64)
+  w = np.exp(-0.5 * (t / sigma)**2)
+  w = jnp.asarray(w / w.sum(), x.dtype)
+  x = jnp.pad(x, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode='edge')
+  n = 2 * radius + 1
+  x = sum(w[i] * x[:, i:i + x.shape[1] - n + 1] for i in range(n))
+  return sum(w[i] * x[:, :, i:i + x.shape[2] - n + 1] for i in range(n))
+
+
+def pasted_parts(crops, coordinates, background):
+  """`crops` (B, c, c, 3·P) warped into the pose of `coordinates` (B, S, S, 3·P,
+  part_map's), the mean of the covering parts per pixel, over `background` elsewhere."""
+  warped = part_warp.warp_parts(crops, coordinates)
+  p = warped.shape[-1] // 4
+  rgb = warped[..., :3 * p].reshape(*warped.shape[:3], p, 3)
+  # exactly black crop pixels are the room of person-only crops (data.mask_room)
+  covered = warped[..., 3 * p:] * (jnp.max(rgb, axis=-1) > -1.0 + 1e-3)
+  count = jnp.sum(covered, axis=-1, keepdims=True)
+  mean = jnp.sum(rgb * covered[..., None], axis=-2) / jnp.maximum(count, 1e-6)
+  return jnp.where(count > 0, mean, background)
+
+
 @functools.lru_cache(maxsize=4)  # one compiled program per model structure
 def _scorer(model_def, with_lpips: bool):
   @jax.jit
@@ -132,12 +166,18 @@ def _scorer(model_def, with_lpips: bool):
     rows = {'reconstruction': ('recon', 'image_b'), 'transfer': ('transfer', 'truth'),
             'appearance_image': ('image_a', 'truth'), 'stickman': ('stickman_b', 'truth'),
             'target_frame': ('image_b', 'truth')}
+    if model.part_warp:
+      images['warped'] = pasted_parts(appearance_a, stickman_b[..., model.pose_channels:],
+                                      image_b)
+      rows['warped_parts'] = ('warped', 'truth')
+    images['blurred'] = gaussian_blur(truth, BLUR_SIGMA)
+    rows['truth_blurred'] = ('blurred', 'truth')
     out = {name: scores(images[p], images[t], person) for name, (p, t) in rows.items()}
     out['code_effect'] = {  # only the person's pixels should move; the truths differ only there
         'model': region_l1(images['transfer'], images['recon'], person),
         'truth': out['target_frame']['l1_person'],  # truth vs frame b, on the person
         'model_background': region_l1(images['transfer'], images['recon'], 1.0 - person)}
-    if with_lpips:  # one VGG16 pass over the six distinct image sets (one copy in the program)
+    if with_lpips:  # one VGG16 pass over the distinct image sets (one copy in the program)
       n = truth.shape[0]
       feats = lpips_lib.features(lpips_params, jnp.concatenate(list(images.values())))
       part = {k: [f[i * n:(i + 1) * n] for f in feats] for i, k in enumerate(images)}
@@ -165,7 +205,7 @@ def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *
                                   tuple(arrays[k] for k in KEYS), batch_size, data_sharding))
   per_image = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
   out = {'num_pairs': int(len(a))}
-  for name in ROWS + ('code_effect',):
+  for name in [r for r in ROWS if r in per_image] + ['code_effect']:
     out[name] = {k: float(np.mean(v)) for k, v in per_image[name].items()}
   return out
 
@@ -173,7 +213,9 @@ def evaluate(model_def, params, images: images_lib.ImageSet, supersample: int, *
 def truth_table(name: str, t: dict) -> str:
   labels = {'reconstruction': 'model: reconstruction of B', 'transfer': 'model: transfer A → B',
             'appearance_image': 'reference: A\'s image', 'stickman': 'reference: B\'s stickman',
-            'target_frame': 'reference: B\'s frame (wrong person)'}
+            'target_frame': 'reference: B\'s frame (wrong person)',
+            'warped_parts': 'reference: A\'s part crops warped onto B\'s frame',
+            'truth_blurred': f'reference: the truth blurred (sigma {BLUR_SIGMA:g} px)'}
   # Results written before a column existed lack it; LPIPS only when its weights were given.
   optional = [('l1_person', 'L1, person'), ('ssim_person', 'SSIM, person'),
               ('sharpness', 'sharpness, person'), ('lpips', 'LPIPS')]
@@ -197,6 +239,8 @@ def truth_table(name: str, t: dict) -> str:
   if with_lpips:
     lines[1] += ' LPIPS: VGG16, v0.1 (lower is better).'
   for row, label in labels.items():
+    if row not in t:  # a row added later, or warped_parts without part_warp
+      continue
     lines.append(f'| {label} | ' + ' | '.join(fmt(t[row][k], 3) for k in keys) + ' |')
   if 'code_effect' in t:
     e = t['code_effect']
