@@ -41,7 +41,6 @@ from flax import nnx  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import upstream_torch_appearance as torch_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import upstream_torch_parts as torch_parts  # pylint: disable=g-import-not-at-top,wrong-import-position
-from bds_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.models import appearance_losses as al  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.models import vgg  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.train import appearance_step  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -228,15 +227,7 @@ def table(seconds, flops, columns, jax_settings) -> str:
 
 def main(argv):
   del argv
-  if FLAGS.size % 16:
-    raise app.UsageError(f'--size={FLAGS.size} must be a multiple of 16 (VGG19 max-pools).')
-  if FLAGS.eigen_convolutions:
-    xla_cpu.prefer_eigen_convolutions()
-  print(f'machine: {common.machine()}')
-  print(f'CPU: {common.cpu_features()}')
-  print(f'XLA_FLAGS: {os.environ.get("XLA_FLAGS", "")!r}')
-  print(f'load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (another busy '
-        'process slows PyTorch\'s multi-threaded CPU kernels many times over)')
+  common.appearance_preamble(FLAGS.size, FLAGS.eigen_convolutions)
   print(f'shapes: batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, H3.6M settings; median of '
         f'{FLAGS.steps} timed calls per part after one untimed call')
   result = measure(FLAGS.size, FLAGS.batch, FLAGS.steps, FLAGS.settings, FLAGS.count_flops)

@@ -28,7 +28,6 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import upstream_torch_appearance as torch_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-from bds_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.models import vgg  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bds_jax.train import appearance_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -57,13 +56,7 @@ def jax_row(dtype: str, vgg_weights, batch: dict):
 
 def main(argv):
   del argv
-  if FLAGS.size % 16:
-    raise app.UsageError(f'--size={FLAGS.size} must be a multiple of 16 (VGG19 max-pools).')
-  if FLAGS.eigen_convolutions:
-    xla_cpu.prefer_eigen_convolutions()
-  print(f'machine: {common.machine()}')
-  print(f'CPU: {common.cpu_features()}')
-  print(f'XLA_FLAGS: {os.environ.get("XLA_FLAGS", "")!r}')
+  common.appearance_preamble(FLAGS.size, FLAGS.eigen_convolutions)
   print(f'shapes: batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}, H3.6M settings (image '
         'appearance input, bottleneck factor 2, VGG19 perceptual loss, 5 regressor steps)')
   rates = {d: (common.matmul_gflops(dtype=d), common.conv_gflops(FLAGS.batch, 64, 128, d))

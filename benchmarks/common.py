@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import os
 import platform
 import time
 import types
@@ -21,6 +22,23 @@ def machine() -> str:
 # natively only with AVX-512 BF16 or AMX; without them both libraries emulate bf16).
 VECTOR_EXTENSIONS = (('avx2', 'AVX2'), ('avx512f', 'AVX-512'), ('avx512_bf16', 'AVX-512 BF16'),
                      ('amx_bf16', 'AMX-BF16'))
+
+
+def appearance_preamble(size: int, eigen_convolutions: bool):
+  """The appearance benchmarks' start: check --size, pick XLA:CPU's convolution kernels as
+  train.py does, and print what the figures depend on (machine, CPU extensions, XLA flags,
+  the load: another busy process slows PyTorch's multi-threaded CPU kernels many times over)."""
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from bds_jax import xla_cpu  # pylint: disable=g-import-not-at-top
+  if size % 16:
+    raise app.UsageError(f'--size={size} must be a multiple of 16 (VGG19 max-pools).')
+  if eigen_convolutions:
+    xla_cpu.prefer_eigen_convolutions()
+  print(f'machine: {machine()}')
+  print(f'CPU: {cpu_features()}')
+  print(f'XLA_FLAGS: {os.environ.get("XLA_FLAGS", "")!r}')
+  print(f'load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (another busy '
+        'process slows PyTorch\'s multi-threaded CPU kernels many times over)')
 
 
 def cpu_features(cpuinfo: str = '/proc/cpuinfo') -> str:
