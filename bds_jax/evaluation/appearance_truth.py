@@ -128,15 +128,14 @@ def scores(pred, target, person=None) -> dict:
 
 
 def gaussian_blur(x, sigma: float):
-  """NHWC `x` blurred per channel by a separable Gaussian of `sigma` px (edges repeated)."""
+  """NHWC `x` blurred per channel by a separable Gaussian of `sigma` px, truncated at 3 sigma
+  (edges repeated): appearance_losses' SSIM window and filter, at full size."""
   radius = max(1, int(np.ceil(3 * sigma)))
-  t = np.arange(-radius, radius + 1, dtype=np.float64)
-  w = np.exp(-0.5 * (t / sigma)**2)
-  w = jnp.asarray(w / w.sum(), x.dtype)
+  n, h, w, c = x.shape
   x = jnp.pad(x, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode='edge')
-  n = 2 * radius + 1
-  x = sum(w[i] * x[:, i:i + x.shape[1] - n + 1] for i in range(n))
-  return sum(w[i] * x[:, :, i:i + x.shape[2] - n + 1] for i in range(n))
+  planes = x.transpose(0, 3, 1, 2).reshape(n * c, h + 2 * radius, w + 2 * radius, 1)
+  out = al.blur_valid(planes, al.gaussian_window(2 * radius + 1, sigma).astype(x.dtype))
+  return out.reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
 
 def pasted_parts(crops, coordinates, background):

@@ -86,7 +86,7 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA):
   return w / jnp.sum(w)
 
 
-def _blur_valid(x, window):
+def blur_valid(x, window):
   """Separable Gaussian filter over H and W of (N, H, W, 1), valid region only."""
   k = window.shape[0]
   dn = ('NHWC', 'HWIO', 'NHWC')
@@ -110,10 +110,10 @@ def ssim(a, b, data_range: float = 1.0, weight=None):
   to_planes = lambda x: x.astype(jnp.float32).transpose(0, 3, 1, 2).reshape(n * c, h, w, 1)
   x, y = to_planes(a), to_planes(b)
   window = gaussian_window()
-  mx, my = _blur_valid(x, window), _blur_valid(y, window)
-  vx = _blur_valid(x * x, window) - mx * mx
-  vy = _blur_valid(y * y, window) - my * my
-  cxy = _blur_valid(x * y, window) - mx * my
+  mx, my = blur_valid(x, window), blur_valid(y, window)
+  vx = blur_valid(x * x, window) - mx * mx
+  vy = blur_valid(y * y, window) - my * my
+  cxy = blur_valid(x * y, window) - mx * my
   c1, c2 = (SSIM_K1 * data_range)**2, (SSIM_K2 * data_range)**2
   s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
   if weight is None:
