@@ -196,10 +196,7 @@ def time_step(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int =
   """Median seconds per upstream-equivalent train step on torch `device` (e.g. 'cuda'; bf16:
   autocast to bfloat16 on that device)."""
   net, vgg, reg, opt, reg_opt = models(size, bottleneck_factor, device)
-  image = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
-  stickman = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
-  others = [torch.roll(image, i, 0) for i in range(reg_steps)]  # the per-sample stack
-  keypoints = torch.rand(batch, 34).to(device)
+  image, stickman, others, keypoints = inputs(size, batch, reg_steps, device)
   gamma = 0.0
 
   def step():
@@ -225,12 +222,26 @@ def time_step(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int =
     gamma = max(0.0, gamma + 1e-5 * (kl.item() - 1000.0))
 
   net.train()
-  step()  # warm-up
+  return median_seconds(step, steps, device)
+
+
+def inputs(size: int, batch: int, reg_steps: int, device: str):
+  """(image, stickman, the regressor's reg_steps other images, keypoints): random, drawn after
+  models()' seed."""
+  image = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
+  stickman = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
+  others = [torch.roll(image, i, 0) for i in range(reg_steps)]  # the per-sample stack
+  return image, stickman, others, torch.rand(batch, 34).to(device)
+
+
+def median_seconds(fn, steps: int, device: str = 'cpu') -> float:
+  """Median wall time of fn() over `steps` calls after one untimed call."""
+  fn()
   times = []
   for _ in range(steps):
     _synchronize(device)
     start = time.perf_counter()
-    step()
+    fn()
     _synchronize(device)
     times.append(time.perf_counter() - start)
   return float(np.median(times))

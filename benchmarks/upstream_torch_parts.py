@@ -14,27 +14,10 @@ bf16 autocast around the forward passes as `time_step` has it. Parts:
   optimizer          opt.step() over the net's parameters, gradients from one whole backward
 """
 
-import time
-
-import numpy as np
-
 from benchmarks import upstream_torch_appearance as ta
 
 torch = ta.torch
 PARTS = ('encoder', 'decoder', 'vgg19', 'regressor', 'regressor_encoder', 'optimizer')
-
-
-def median_seconds(fn, steps: int, device: str = 'cpu') -> float:
-  """Median wall time of fn() over `steps` calls after one untimed call."""
-  fn()
-  times = []
-  for _ in range(steps):
-    ta._synchronize(device)  # pylint: disable=protected-access
-    start = time.perf_counter()
-    fn()
-    ta._synchronize(device)  # pylint: disable=protected-access
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
 
 
 def time_parts(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int = 5,
@@ -42,10 +25,7 @@ def time_parts(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int 
   """{part: median seconds} for the PARTS of one upstream-equivalent step."""
   net, vgg, reg, opt, reg_opt = ta.models(size, bottleneck_factor, device)
   net.train()
-  image = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
-  stickman = (torch.rand(batch, 3, size, size) * 2 - 1).to(device)
-  others = [torch.roll(image, i, 0) for i in range(reg_steps)]
-  keypoints = torch.rand(batch, 34).to(device)
+  image, stickman, others, keypoints = ta.inputs(size, batch, reg_steps, device)
 
   def autocast():
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
@@ -90,7 +70,7 @@ def time_parts(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int 
       for other in others:
         net.encode(other)
 
-  out = {name: median_seconds(fn, steps, device) for name, fn in
+  out = {name: ta.median_seconds(fn, steps, device) for name, fn in
          (('encoder', encoder), ('decoder', decoder), ('vgg19', vgg19),
           ('regressor', regressor), ('regressor_encoder', regressor_encoder))}
   # The optimizer steps the parameters a whole step's backward reaches (not the unused block).
@@ -98,5 +78,5 @@ def time_parts(size: int = 256, batch: int = 12, steps: int = 3, reg_steps: int 
   with autocast():
     image_out, means, logstds = net(image, stickman)
   (image_out.float().sum() + sum(x.float().sum() for x in means + logstds)).backward()
-  out['optimizer'] = median_seconds(opt.step, steps, device)
+  out['optimizer'] = ta.median_seconds(opt.step, steps, device)
   return out
