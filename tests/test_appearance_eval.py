@@ -167,7 +167,8 @@ def test_evaluate_writes_table5_with_inception(setup, tmp_path):
   assert 1.0 <= s['real']['is'] <= 4
   p = s['posture_probe']
   assert p['train_images'] == 24 and p['test_images'] == 4 and p['steps'] == 20
-  assert all(np.isfinite(p[k]) and p[k] > 0 for k in ('probe_error', 'adversary_error',
+  assert all(np.isfinite(p[k]) and p[k] > 0 for k in ('probe_error', 'identity_error',
+                                                       'adversary_error',
                                                        'mean_pose_error'))
   assert s['truth']['num_pairs'] == 6
   for row in truth.ROWS:  # LPIPS beside SSIM and L1 (random weights: only finite, positive)

@@ -25,7 +25,11 @@ probe rather than trust the adversary: the encoder is trained against that adver
 may hide posture from it alone, and a stale adversary underestimates the leak. Training on
 train-split means and scoring on held-out ones measures what generalises, as the behavior RE
 does (upstream's extra regressor trained and was read on the test set). A probe error near
-the mean-pose reference means the code holds little posture.
+the mean-pose reference means the code holds little posture. `identity_error` is the same probe
+given, for each frame, the code of *another* frame of the same person (train and eval alike):
+what the person's look alone (build, proportions, the camera's distance, all of which an
+appearance code should carry) says about a frame's keypoints. A probe under the mean-pose error
+but at the identity error has found the person, not the frame's posture.
 
 On synthetic_people, `truth` adds transfer to *another* person scored against the true
 rendering, with naive references (`bds_jax.evaluation.appearance_truth`), and LPIPS beside
@@ -157,22 +161,34 @@ def _own_inputs(images: images_lib.ImageSet, index) -> np.ndarray:
   return np.stack([images.item(int(i), int(i))['paired_appearance'] for i in index])
 
 
-def _posture_probe(ctx: Context, test_means, adversary_error, index, *,
+def _posture_probe(ctx: Context, test_means, adversary_error, index, test_partner, *,
                    probe_images: int, probe_steps: int, seed: int, batch_size: int) -> dict:
   size = ctx.test.image_size
   test_kp = ctx.test.keypoints[index] / size
   train = ctx.train
-  pick = np.sort(np.random.default_rng(seed + 3).permutation(len(train))[:probe_images])
+  rng = np.random.default_rng(seed + 3)
+  pick = np.sort(rng.permutation(len(train))[:probe_images])
+  pick_partner = np.array([train.random_partner(int(i), rng) for i in pick], np.int64)
   encode = _encoder(ctx.appearance.model_def)
   params = jax.device_put(ctx.appearance.params)
-  parts = [sharding.batched(lambda x: encode(params, x), (_own_inputs(train, pick[i:i + 256]),),
-                            batch_size, ctx.data_sharding) for i in range(0, len(pick), 256)]
-  train_means = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+
+  def means_of(images, frames):
+    parts = [sharding.batched(lambda x: encode(params, x),
+                              (_own_inputs(images, frames[i:i + 256]),), batch_size,
+                              ctx.data_sharding) for i in range(0, len(frames), 256)]
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+
   train_kp = train.keypoints[pick] / size
   mean_pose = np.broadcast_to(np.mean(train_kp, axis=0), test_kp.shape)
+  fit = functools.partial(fit_probe, ctx.appearance.reg_params, steps=probe_steps,
+                          seed=seed + 4)
   return {
-      'probe_error': fit_probe(ctx.appearance.reg_params, train_means, train_kp, test_means,
-                               test_kp, steps=probe_steps, seed=seed + 4),
+      'probe_error': fit(means_of(train, pick), train_kp, test_means, test_kp),
+      # The same probe reading each frame's keypoints off the code of *another* frame of the
+      # person: all a code of the person's look (build, proportions, how far the camera is)
+      # can say about the keypoints of a frame it has not seen, with no posture of that frame.
+      'identity_error': fit(means_of(train, pick_partner), train_kp,
+                            means_of(ctx.test, test_partner), test_kp),
       'adversary_error': float(np.mean(adversary_error)),
       'mean_pose_error': float(np.mean(_per_image_l2(mean_pose, test_kp))),
       'train_images': int(len(pick)), 'test_images': int(len(index)),
@@ -220,7 +236,7 @@ def run(ctx: Context, *, seed: int = 0, num_images: int = 8000,
   yield 'real', {'is': image_scores.inception_score(out['real_inception'][0])
                        if inc_params is not None else None}
   yield 'posture_probe', _posture_probe(
-      ctx, out['means'], out['adversary_error'], index, probe_images=int(probe_images),
+      ctx, out['means'], out['adversary_error'], index, partner, probe_images=int(probe_images),
       probe_steps=int(probe_steps), seed=seed, batch_size=batch_size)
   if datasets.get(ctx.config.data.name).true_renderings:  # a generator draws the truth
     yield 'truth', truth_lib.evaluate(model.model_def, model.params, test,
@@ -282,12 +298,16 @@ def table(results: dict, dataset: str) -> str:
             'size) of a fresh regressor trained on train-split appearance means and scored on '
             'the eval frames\' means; beside it the run\'s own adversary on the same means, and '
             'predicting the mean train pose (no information). A probe close to the mean-pose '
-            'error means little posture in the code.', '',
-            '| model | fresh probe (held out) | run\'s adversary | mean pose | train / eval '
-            'frames | probe steps |', '|---|---|---|---|---|---|']
+            'error means little posture in the code. "Identity only": the same probe given the '
+            'code of another frame of the same person, so all it can use is who the person is '
+            '(build, proportions, camera distance); a probe at that level has found the person, '
+            'not the frame\'s posture.', '',
+            '| model | fresh probe (held out) | identity only | run\'s adversary | mean pose | '
+            'train / eval frames | probe steps |', '|---|---|---|---|---|---|---|']
   for name, r in results.items():
     p = r['posture_probe']
-    lines.append(f'| {name} | {fmt(p["probe_error"], 3)} | {fmt(p["adversary_error"], 3)} | '
+    lines.append(f'| {name} | {fmt(p["probe_error"], 3)} | {fmt(p.get("identity_error"), 3)} | '
+                 f'{fmt(p["adversary_error"], 3)} | '
                  f'{fmt(p["mean_pose_error"], 3)} | {p["train_images"]} / {p["test_images"]} | '
                  f'{p["steps"]} |')
   for name, r in results.items():
