@@ -113,3 +113,44 @@ def test_blend_copies_a_part_where_it_is_inside_and_paints_elsewhere():
   with pytest.raises(ValueError, match='needs model.part_warp=True'):
     ap.AppearanceModel(nnx.Rngs(0), image_size=16, bottleneck_factor=2, nf_start=4,
                        nf_max=8, box_factor=1, appearance_channels=30, part_blend=True)
+
+
+def test_room_branch_paints_the_room_and_the_appearance_cannot_move_it():
+  """With model.room_branch the image away from the body (farther than room_margin from every
+  part's region) is the room branch's painting of the stickman, whatever the appearance input
+  and the decoder's logits; nearer, the room is one candidate of the mix beside the decoder's
+  painting, which reads the code."""
+  kw = dict(image_size=16, bottleneck_factor=2, nf_start=4, nf_max=8, box_factor=1,
+            appearance_channels=30, part_warp=True, part_blend=True)
+  model = ap.AppearanceModel(nnx.Rngs(0), room_branch=True, **kw)
+  assert model.room_margin == 1
+  # 3 RGB + 10 part logits + the decoder's painting + the room: the room's logit is the last
+  assert model.decoder.out.bias.shape == (3 + 10 + 2,)
+  rng = np.random.default_rng(0)
+  coords = np.zeros((1, 16, 16, 30), np.float32)
+  coords[0, :4, :4, 0:3] = (0.5, 0.5, 1.0)  # part 0 inside the top-left 4x4 block
+  near = np.zeros((16, 16), bool)
+  near[:5, :5] = True  # within 1 px of it
+  np.testing.assert_array_equal(
+      np.asarray(part_warp.near_parts(jnp.asarray(coords), 1))[0, ..., 0], near)
+  stickman = jnp.concatenate([jnp.asarray(rng.uniform(-1, 1, (1, 16, 16, 3)), jnp.float32),
+                              jnp.asarray(coords)], -1)
+  a, b = (jnp.asarray(rng.uniform(-1, 1, (1, 8, 8, 30)), jnp.float32) for _ in range(2))
+  none = ap.vb.KeyStream(None, 0)
+  small = stickman[..., :3].reshape(1, 4, 4, 4, 4, 3).mean(axis=(2, 4))  # a quarter of the size
+  room = jax.image.resize(model.room_down(model.room_up(small, none), [], none), (1, 16, 16, 3),
+                          'linear')
+  room = np.asarray(room)[0]
+  for room_logit in (-100.0, 100.0):
+    model.decoder.out.beta[...] = model.decoder.out.beta[...].at[-1].set(room_logit)
+    out_a, out_b = (np.asarray(model(x, stickman)[0])[0] for x in (a, b))
+    np.testing.assert_allclose(out_a[~near], room[~near], atol=1e-6)
+    np.testing.assert_allclose(out_b[~near], room[~near], atol=1e-6)
+    if room_logit > 0:  # the mix picks the room near the body too
+      np.testing.assert_allclose(out_a[near], room[near], atol=1e-5)
+    else:  # the decoder's painting (or part 0's crop) there, which the appearance moves
+      assert np.abs(out_a[near] - out_b[near]).mean() > 1e-3
+  with pytest.raises(ValueError, match='needs model.part_blend=True'):
+    ap.AppearanceModel(nnx.Rngs(0), room_branch=True, **{**kw, 'part_blend': False})
+  with pytest.raises(ValueError, match='painted RGB candidates'):
+    part_warp.blend(jnp.zeros((1, 4, 4, 3)), jnp.zeros((1, 4, 4, 12)), jnp.zeros((1, 4, 4, 40)))

@@ -41,7 +41,11 @@ they belong, at every scale through the posture skips, besides through the globa
 With `part_blend` as well, the decoder also outputs P + 1 logits per pixel, and the image is
 their softmax's mix of the P warped parts (those inside at that pixel) and its own painting:
 it can copy a stripe where the crop shows it and paint where no crop does (occluded sides,
-hair, the room).
+hair, the room). With `room_branch` too, a small U-Net paints the room from the stickman
+alone (at a quarter of the resolution, upsampled): it is the image away from the body
+(farther than 3 px at 64 px from every part's region in the target pose) and one more
+candidate of the mix nearer, so that nothing of the appearance can move the room (the
+decoder's painting reads the code, and shifted the room's tint with it).
 """
 
 import math
@@ -186,8 +190,11 @@ class AppearanceModel(nnx.Module):
                nf_start: int = 32, nf_max: int = 128, n_latent_scales: int = 2,
                dropout_rate: float = 0.05, sigmoid_logstd: bool = True,
                logstd_range: tuple[float, float] = (0.0, 1.0), compute_dtype: str = 'float32',
-               part_warp: bool = False, part_blend: bool = False):
+               part_warp: bool = False, part_blend: bool = False, room_branch: bool = False):
     dtype = precision.resolve(compute_dtype)
+    if room_branch and not part_blend:
+      raise ValueError('model.room_branch adds a room painted from the stickman alone to the '
+                       'part blend\'s candidates: it needs model.part_blend=True.')
     if part_blend and not part_warp:
       raise ValueError('model.part_blend mixes the warped part crops into the output: it needs '
                        'model.part_warp=True.')
@@ -217,13 +224,22 @@ class AppearanceModel(nnx.Module):
     stream_channels = (pose_channels + part_warp_lib.out_channels(num_parts) if part_warp
                        else pose_channels)
     self.pose_up = UpPath(stream_channels, pose_ch, rngs, dropout_rate, dtype)
-    out_channels = 3 + (num_parts + 1 if part_blend else 0)
+    out_channels = 3 + (num_parts + 1 + int(room_branch) if part_blend else 0)
     self.decoder = Decoder(pose_ch, latent_ch, rngs, dropout_rate, out_channels, dtype=dtype)
+    if room_branch:  # a small U-Net on the stickman alone: nothing of the appearance reaches it
+      # at a quarter of the resolution (the room is smooth; at full size it cost 15% of a step)
+      room_scales = max(1, n_scales - 2)
+      self.room_pool = 2**(n_scales - room_scales)
+      room_ch = scale_channels(room_scales, max(nf_start // 2, 4), nf_start)
+      self.room_up = UpPath(pose_channels, room_ch, rngs, dropout_rate, dtype)
+      self.room_down = Decoder(room_ch, (), rngs, dropout_rate, 3, dtype=dtype)
     self.image_size = image_size
     self.appearance_size = app_size
     self.appearance_channels = appearance_channels
     self.pose_channels = pose_channels
     self.part_warp, self.part_blend = bool(part_warp), bool(part_blend)
+    self.room_branch = bool(room_branch)
+    self.room_margin = max(1, round(3 * image_size / 64))  # px; 3 at 64 px (docs/appearance.md)
     # the `stickman` input: the stickman, then (part_warp) each part's crop coordinates
     self.condition_channels = pose_channels + (
         part_warp_lib.CHANNELS_PER_PART * num_parts if part_warp else 0)
@@ -254,7 +270,9 @@ class AppearanceModel(nnx.Module):
 
   @property
   def _decode_keys(self):
-    return self.pose_up.dropout_sites + self.decoder.dropout_sites
+    room = (self.room_up.dropout_sites + self.room_down.dropout_sites if self.room_branch
+            else 0)
+    return self.pose_up.dropout_sites + self.decoder.dropout_sites + room
 
   def _encode(self, appearance, keys):
     _check_image(appearance, self.appearance_size, self.appearance_channels, 'appearance')
@@ -279,7 +297,20 @@ class AppearanceModel(nnx.Module):
     out = self.decoder(self.pose_up(stream, keys), latents, keys)
     if not self.part_blend:
       return out
-    return part_warp_lib.blend(out[..., :3], out[..., 3:], warped)
+    painted = out[..., :3]
+    if not self.room_branch:
+      return part_warp_lib.blend(painted, out[..., 3:], warped)
+    pose, f = stickman[..., :self.pose_channels], self.room_pool
+    b, s = pose.shape[0], self.image_size
+    small = pose.reshape(b, s // f, f, s // f, f, -1).mean(axis=(2, 4))
+    room = self.room_down(self.room_up(small, keys), [], keys)
+    room = jax.image.resize(room, (b, s, s, room.shape[-1]), 'linear')
+    mixed = part_warp_lib.blend(jnp.concatenate([painted, room], axis=-1), out[..., 3:], warped)
+    # Away from the body (farther than room_margin from every part's region in the target
+    # pose) the image is the room branch's alone; nearer, the mix decides, so the person's
+    # edges and loose clothes stay the decoder's.
+    near = part_warp_lib.near_parts(stickman[..., self.pose_channels:], self.room_margin)
+    return jnp.where(near, mixed, room.astype(jnp.float32))
 
   def prior_latents(self, key, batch: int):
     """N(0, I) latents for appearance sampling (upstream `test_forward`)."""

@@ -48,17 +48,34 @@ def warp_parts(crops, coordinates):
   return jnp.concatenate([rgb.reshape(b, s_h, s_w, 3 * num_parts), inside], axis=-1)
 
 
-def blend(painted, logits, warped):
-  """model.part_blend: per pixel, the softmax over P + 1 `logits` mixes the P warped parts
-  (a part outside at that pixel gets no weight) and the decoder's own `painted` RGB.
+def near_parts(coordinates, margin: int):
+  """(B, S, S, 1) bool: within `margin` px (a square window) of a pixel inside some part, from
+  part_map's per-pixel coordinates (B, S, S, 3·P; every third channel is a part's inside)."""
+  inside = jnp.max(coordinates[..., CHANNELS_PER_PART - 1::CHANNELS_PER_PART], axis=-1,
+                   keepdims=True)
+  size = 2 * int(margin) + 1
+  near = jax.lax.reduce_window(inside, -jnp.inf, jax.lax.max, (1, size, size, 1), (1, 1, 1, 1),
+                               'SAME')
+  return near > 0
 
-  painted (B, S, S, 3), logits (B, S, S, P + 1), warped: warp_parts' output (B, S, S, 4·P).
+
+def blend(painted, logits, warped):
+  """model.part_blend: per pixel, the softmax over P + K `logits` mixes the P warped parts
+  (a part outside at that pixel gets no weight) and K painted candidates: the decoder's own
+  RGB, and with model.room_branch a room painted from the stickman alone.
+
+  painted (B, S, S, 3·K), logits (B, S, S, P + K), warped: warp_parts' output (B, S, S, 4·P).
   """
-  num_parts = logits.shape[-1] - 1
+  num_parts = warped.shape[-1] // 4
+  num_painted = logits.shape[-1] - num_parts
+  if num_painted < 1 or painted.shape[-1] != 3 * num_painted:
+    raise ValueError(f'blend: {logits.shape[-1]} logits for {num_parts} parts need '
+                     f'{num_painted} painted RGB candidates, got {painted.shape[-1]} channels.')
   inside = warped[..., 3 * num_parts:]
   rgb = warped[..., :3 * num_parts].reshape(*warped.shape[:3], num_parts, 3)
+  painted = painted.astype(jnp.float32).reshape(*painted.shape[:3], num_painted, 3)
   logits = logits.astype(jnp.float32)
   part_logits = jnp.where(inside > 0, logits[..., :num_parts], -1e9)
   weights = jax.nn.softmax(jnp.concatenate([part_logits, logits[..., num_parts:]], -1), -1)
   return (jnp.sum(weights[..., :num_parts, None] * rgb, axis=-2)
-          + weights[..., num_parts:] * painted.astype(jnp.float32))
+          + jnp.sum(weights[..., num_parts:, None] * painted, axis=-2))
