@@ -95,11 +95,12 @@ def _scorer(model_def, reg_def, image_size: int, with_inception: bool):
             keypoints):
     model = nnx.merge(model_def, params)
     recon, means, _ = model(appearance, stickman)          # no key: means, no dropout
-    transfer = model(paired_appearance, stickman)[0]
+    transfer, partner_means, _ = model(paired_appearance, stickman)
     recon, transfer = recon.astype(jnp.float32), transfer.astype(jnp.float32)
     out = {'reconstruction': truth_lib.scores(recon, image),
            'transfer': truth_lib.scores(transfer, image),
            'means': [m.astype(jnp.float32) for m in means],
+           'partner_means': [m.astype(jnp.float32) for m in partner_means],
            'adversary_error': _per_image_l2(nnx.merge(reg_def, reg_params)(means), keypoints)}
     if with_inception:  # one Inception pass over the three sets (one copy in the program)
       names = ('reconstruction', 'transfer', 'real')
@@ -161,7 +162,7 @@ def _own_inputs(images: images_lib.ImageSet, index) -> np.ndarray:
   return np.stack([images.item(int(i), int(i))['paired_appearance'] for i in index])
 
 
-def _posture_probe(ctx: Context, test_means, adversary_error, index, test_partner, *,
+def _posture_probe(ctx: Context, test_means, test_partner_means, adversary_error, index, *,
                    probe_images: int, probe_steps: int, seed: int, batch_size: int) -> dict:
   size = ctx.test.image_size
   test_kp = ctx.test.keypoints[index] / size
@@ -172,9 +173,9 @@ def _posture_probe(ctx: Context, test_means, adversary_error, index, test_partne
   encode = _encoder(ctx.appearance.model_def)
   params = jax.device_put(ctx.appearance.params)
 
-  def means_of(images, frames):
+  def means_of(frames):  # the train frames' own codes
     parts = [sharding.batched(lambda x: encode(params, x),
-                              (_own_inputs(images, frames[i:i + 256]),), batch_size,
+                              (_own_inputs(train, frames[i:i + 256]),), batch_size,
                               ctx.data_sharding) for i in range(0, len(frames), 256)]
     return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
 
@@ -183,12 +184,12 @@ def _posture_probe(ctx: Context, test_means, adversary_error, index, test_partne
   fit = functools.partial(fit_probe, ctx.appearance.reg_params, steps=probe_steps,
                           seed=seed + 4)
   return {
-      'probe_error': fit(means_of(train, pick), train_kp, test_means, test_kp),
+      'probe_error': fit(means_of(pick), train_kp, test_means, test_kp),
       # The same probe reading each frame's keypoints off the code of *another* frame of the
       # person: all a code of the person's look (build, proportions, how far the camera is)
       # can say about the keypoints of a frame it has not seen, with no posture of that frame.
-      'identity_error': fit(means_of(train, pick_partner), train_kp,
-                            means_of(ctx.test, test_partner), test_kp),
+      'identity_error': fit(means_of(pick_partner), train_kp, test_partner_means,
+                            test_kp),
       'adversary_error': float(np.mean(adversary_error)),
       'mean_pose_error': float(np.mean(_per_image_l2(mean_pose, test_kp))),
       'train_images': int(len(pick)), 'test_images': int(len(index)),
@@ -236,8 +237,9 @@ def run(ctx: Context, *, seed: int = 0, num_images: int = 8000,
   yield 'real', {'is': image_scores.inception_score(out['real_inception'][0])
                        if inc_params is not None else None}
   yield 'posture_probe', _posture_probe(
-      ctx, out['means'], out['adversary_error'], index, partner, probe_images=int(probe_images),
-      probe_steps=int(probe_steps), seed=seed, batch_size=batch_size)
+      ctx, out['means'], out['partner_means'], out['adversary_error'], index,
+      probe_images=int(probe_images), probe_steps=int(probe_steps), seed=seed,
+      batch_size=batch_size)
   if datasets.get(ctx.config.data.name).true_renderings:  # a generator draws the truth
     yield 'truth', truth_lib.evaluate(model.model_def, model.params, test,
                                       truth_lib.dataset_supersample(ctx.config.data),

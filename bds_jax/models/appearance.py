@@ -300,17 +300,21 @@ class AppearanceModel(nnx.Module):
     painted = out[..., :3]
     if not self.room_branch:
       return part_warp_lib.blend(painted, out[..., 3:], warped)
-    pose, f = stickman[..., :self.pose_channels], self.room_pool
-    b, s = pose.shape[0], self.image_size
-    small = pose.reshape(b, s // f, f, s // f, f, -1).mean(axis=(2, 4))
-    room = self.room_down(self.room_up(small, keys), [], keys)
-    room = jax.image.resize(room, (b, s, s, room.shape[-1]), 'linear')
+    room = self.paint_room(stickman[..., :self.pose_channels], keys)
     mixed = part_warp_lib.blend(jnp.concatenate([painted, room], axis=-1), out[..., 3:], warped)
     # Away from the body (farther than room_margin from every part's region in the target
     # pose) the image is the room branch's alone; nearer, the mix decides, so the person's
     # edges and loose clothes stay the decoder's.
     near = part_warp_lib.near_parts(stickman[..., self.pose_channels:], self.room_margin)
-    return jnp.where(near, mixed, room.astype(jnp.float32))
+    return jnp.where(near, mixed, room)
+
+  def paint_room(self, pose, keys: vb.KeyStream):
+    """model.room_branch: the room (B, S, S, 3, float32) painted from the stickman drawing
+    `pose` (B, S, S, pose_channels) alone, at S / room_pool and upsampled bilinearly."""
+    b, s, f = pose.shape[0], self.image_size, self.room_pool
+    small = pose.reshape(b, s // f, f, s // f, f, -1).mean(axis=(2, 4))
+    room = self.room_down(self.room_up(small, keys), [], keys)
+    return jax.image.resize(room, (b, s, s, room.shape[-1]), 'linear')
 
   def prior_latents(self, key, batch: int):
     """N(0, I) latents for appearance sampling (upstream `test_forward`)."""
