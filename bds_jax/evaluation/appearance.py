@@ -17,8 +17,10 @@ FID entries are None and `inception` says "no Inception weights given".
 
 `posture_probe`, the analogue of the behavior model's RE (how much posture leaks into the
 appearance code): a fresh regressor of the adversary's architecture is trained on the
-appearance means of `probe_images` *train*-split frames (Adam 1e-3, batch 64, `probe_steps`
-steps) and scored on the eval frames' means: the batch mean of the L2 norm of the (J, 2)
+appearance means of `probe_images` *train*-split frames (Adam 1e-3, batch 64, up to
+`probe_steps` steps, kept at the best of 20 checks on a fifth of those frames' people, held
+out, so that a code with no posture reads as the mean-pose error rather than above it) and
+scored on the eval frames' means: the batch mean of the L2 norm of the (J, 2)
 error, keypoints in [0, 1] of the image size. Beside it: the run's own adversary on the same
 means, and predicting the train frames' mean keypoints (no information). We train a fresh
 probe rather than trust the adversary: the encoder is trained against that adversary, so it
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 
 NO_INCEPTION = 'no Inception weights given'
 PROBE_BATCH, PROBE_LR = 64, 1e-3
+# The probe stops where it does best on a fifth of the training people, checked 20 times.
+PROBE_HOLDOUT, PROBE_CHECKS = 0.2, 20
 
 
 @functools.lru_cache(maxsize=2)
@@ -133,28 +137,55 @@ def fresh_regressor(reg_params: dict, latent_shapes, seed: int):
 
 
 def fit_probe(reg_params: dict, train_means, train_kp, test_means, test_kp, *, steps: int,
-              seed: int) -> float:
-  """Test error (keypoint L2, as the adversary's loss) of a fresh regressor trained for
-  `steps` Adam steps on minibatches of (train_means, train_kp)."""
+              seed: int, groups=None) -> tuple[float, int]:
+  """(test error, steps kept): a fresh regressor trained by Adam on minibatches of
+  (train_means, train_kp), stopped where it does best on held-out training people.
+
+  A fraction PROBE_HOLDOUT of the `groups` (the frames' people; None: each frame its own) is
+  held out, and the probe starts from their complement's mean pose. Every steps / PROBE_CHECKS
+  steps it is scored on the held-out people, and the test error (keypoint L2, as the
+  adversary's loss) is that of the best check, step 0 (the mean pose) included. Trained to
+  the end, a probe of a code with no posture fitted noise and read *above* the mean-pose error.
+  """
   graph, params = fresh_regressor(reg_params, tuple(m.shape[1:] for m in train_means), seed)
-  n = len(train_kp)
-  batch = min(PROBE_BATCH, n)
-  schedule = np.random.default_rng(seed).integers(n, size=(int(steps), batch))
+  rng = np.random.default_rng(seed)
+  if groups is None or len(np.unique(groups)) < 2:  # one person: hold out frames instead
+    groups = np.arange(len(train_kp))
+  ids = rng.permutation(np.unique(groups))
+  held = np.isin(groups, ids[:max(1, int(round(len(ids) * PROBE_HOLDOUT)))])
+  fit_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
+  # It starts at chance: a zero head whose bias is the fitted frames' mean pose, so "no
+  # posture" is a check it can keep (step 0) rather than a level it must learn its way to.
+  params['head']['kernel'] = np.zeros_like(params['head']['kernel'])
+  params['head']['bias'] = np.mean(train_kp[fit_idx], axis=0).reshape(-1).astype(np.float32)
+  checks = max(1, min(PROBE_CHECKS, int(steps)))
+  chunk = max(1, int(steps) // checks)
+  schedule = fit_idx[rng.integers(len(fit_idx), size=(checks, chunk, min(PROBE_BATCH,
+                                                                          len(fit_idx))))]
   tx = optax.adam(PROBE_LR)
   loss_fn = functools.partial(al.regressor_loss, reg_def=graph)
 
   @jax.jit
-  def train(params, means, kp, schedule):
+  def train(params, opt, means, kp, schedule):
     def one(carry, idx):
       params, opt = carry
       grads = jax.grad(loss_fn)(params, [m[idx] for m in means], kp[idx])
       updates, opt = tx.update(grads, opt, params)
       return (optax.apply_updates(params, updates), opt), None
-    return jax.lax.scan(one, (params, tx.init(params)), schedule)[0][0]
+    return jax.lax.scan(one, (params, opt), schedule)[0]
 
-  params = train(*jax.device_put((params, list(train_means), train_kp, schedule)))
-  pred = jax.jit(lambda p, m: nnx.merge(graph, p)(m))(params, jax.device_put(list(test_means)))
-  return float(np.mean(_per_image_l2(np.asarray(pred), test_kp)))
+  error = jax.jit(lambda p, m, kp: jnp.mean(_per_image_l2(nnx.merge(graph, p)(m), kp)))
+  means, kp = jax.device_put((list(train_means), train_kp))
+  held_means, held_kp = jax.device_put(([m[held_idx] for m in train_means], train_kp[held_idx]))
+  opt = tx.init(params)
+  best = (float(error(params, held_means, held_kp)), params, 0)
+  for i in range(checks):
+    params, opt = train(params, opt, means, kp, schedule[i])
+    held_error = float(error(params, held_means, held_kp))
+    if held_error < best[0]:
+      best = (held_error, params, (i + 1) * chunk)
+  test_error = error(best[1], jax.device_put(list(test_means)), jax.device_put(test_kp))
+  return float(test_error), best[2]
 
 
 def _own_inputs(images: images_lib.ImageSet, index) -> np.ndarray:
@@ -182,14 +213,16 @@ def _posture_probe(ctx: Context, test_means, test_partner_means, adversary_error
   train_kp = train.keypoints[pick] / size
   mean_pose = np.broadcast_to(np.mean(train_kp, axis=0), test_kp.shape)
   fit = functools.partial(fit_probe, ctx.appearance.reg_params, steps=probe_steps,
-                          seed=seed + 4)
+                          seed=seed + 4, groups=train.persons[pick])
+  probe_error, probe_kept = fit(means_of(pick), train_kp, test_means, test_kp)
+  # The same probe reading each frame's keypoints off the code of *another* frame of the
+  # person: all a code of the person's look (build, proportions, how far the camera is) can
+  # say about the keypoints of a frame it has not seen, with no posture of that frame.
+  identity_error, identity_kept = fit(means_of(pick_partner), train_kp, test_partner_means,
+                                      test_kp)
   return {
-      'probe_error': fit(means_of(pick), train_kp, test_means, test_kp),
-      # The same probe reading each frame's keypoints off the code of *another* frame of the
-      # person: all a code of the person's look (build, proportions, how far the camera is)
-      # can say about the keypoints of a frame it has not seen, with no posture of that frame.
-      'identity_error': fit(means_of(pick_partner), train_kp, test_partner_means,
-                            test_kp),
+      'probe_error': probe_error, 'identity_error': identity_error,
+      'probe_steps_kept': probe_kept, 'identity_steps_kept': identity_kept,
       'adversary_error': float(np.mean(adversary_error)),
       'mean_pose_error': float(np.mean(_per_image_l2(mean_pose, test_kp))),
       'train_images': int(len(pick)), 'test_images': int(len(index)),
@@ -299,18 +332,22 @@ def table(results: dict, dataset: str) -> str:
             'Keypoint error (mean L2 norm of the (J, 2) error, keypoints in [0, 1] of the image '
             'size) of a fresh regressor trained on train-split appearance means and scored on '
             'the eval frames\' means; beside it the run\'s own adversary on the same means, and '
-            'predicting the mean train pose (no information). A probe close to the mean-pose '
-            'error means little posture in the code. "Identity only": the same probe given the '
+            'predicting the mean train pose (no information). The probe starts at that mean '
+            'pose and keeps the step that does best on a fifth of the training people, held '
+            'out, so a probe at the mean-pose error found nothing; below it, posture or '
+            'identity. "Identity only": the same probe given the '
             'code of another frame of the same person, so all it can use is who the person is '
             '(build, proportions, camera distance); a probe at that level has found the person, '
             'not the frame\'s posture.', '',
             '| model | fresh probe (held out) | identity only | run\'s adversary | mean pose | '
-            'train / eval frames | probe steps |', '|---|---|---|---|---|---|---|']
+            'train / eval frames | probe steps kept (identity) / of |',
+            '|---|---|---|---|---|---|---|']
   for name, r in results.items():
     p = r['posture_probe']
     lines.append(f'| {name} | {fmt(p["probe_error"], 3)} | {fmt(p.get("identity_error"), 3)} | '
                  f'{fmt(p["adversary_error"], 3)} | '
                  f'{fmt(p["mean_pose_error"], 3)} | {p["train_images"]} / {p["test_images"]} | '
+                 f'{p.get("probe_steps_kept", "–")} ({p.get("identity_steps_kept", "–")}) / '
                  f'{p["steps"]} |')
   for name, r in results.items():
     if 'truth' in r:
