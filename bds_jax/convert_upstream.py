@@ -246,7 +246,7 @@ def appearance_config(shape: dict, config=None, source: str = 'checkpoint'):
   m.nf_start, m.nf_max = shape['nf_start'], shape['nf_max']
   m.n_latent_scales = shape['n_latent']
   m.sigmoid_logstd, m.logstd_range = True, (0.0, 1.0)  # upstream's posterior: sigma in (1, e)
-  m.part_warp, m.part_blend, m.room_branch = False, False, False  # ours (docs/appearance.md)
+  m.part_warp = m.part_blend = m.room_branch = m.room_scene = False  # ours (docs/appearance.md)
   d.mask_room = False  # upstream's crops show the room
   if inplane:
     d.crop_geometry = 'upstream'  # the crops its weights were trained on

@@ -110,12 +110,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
                        'optim.disc_lr': 2e-4, 'optim.disc_b1': 0.5, 'optim.disc_b2': 0.999,
                        'data.crop_geometry': 'ours', 'model.part_warp': False,
                        'model.part_blend': False, 'data.mask_room': False,
-                       'model.room_branch': False},
+                       'model.room_branch': False, 'model.room_scene': False},
          checked_fields=('model.image_size', 'model.bottleneck_factor', 'model.nf_start',
                          'model.nf_max', 'model.n_latent_scales', 'model.num_keypoints',
                          'data.name', 'data.builder_config', 'data.inplane_normalize',
                          'data.box_factor', 'model.part_warp', 'model.part_blend',
-                         'data.mask_room', 'model.room_branch'),
+                         'data.mask_room', 'model.room_branch', 'model.room_scene'),
          eval_context='appearance', eval_suites=('appearance',), eigen_convolutions=True),
 )}
 

@@ -7,12 +7,14 @@ Presets (after the colon):
                      1), the spec's training settings, and what the demo measured to help:
                      another frame's part crops as the appearance input, σ in (0.05, 1),
                      person weighting, the patch discriminator, and the part warp and
-                     blend on person-only crops, and the room branch. Hours on a GPU.
+                     blend on person-only crops, and the room branch with its scene. Hours on
+                     a GPU.
   demo               the CPU quick start (`make demo`): synthetic_people's 64 px `demo` config,
                      the in-plane part crops of another frame of the person as the appearance
                      input (the person only), sampled into the target pose and mixed into
                      the output per pixel (part warp and blend, not in the paper), the room
-                     painted from the stickman alone (room branch, new), a narrower
+                     painted from the stickman and copied from another frame of the camera
+                     (room branch and scene, new), a narrower
                      model (16-64 channels), person weighting, a patch discriminator, 1 500
                      steps at a higher learning rate (about 15 min on 2 CPU cores): each
                      person in their own colours and stripes (docs/appearance.md).
@@ -93,6 +95,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.room_branch = False        # and the room painted from the stickman alone: the image
                                      # away from the body, a candidate of that mix near it, so
                                      # the code cannot move the room (needs part_blend; new)
+  c.model.room_scene = False         # and the room copied from a scene: another frame of the
+                                     # target's camera with its person cut out, where visible
+                                     # (needs room_branch; new, docs/appearance.md)
   c.model.disc_channels = 32         # the patch discriminator (used when loss.gan_weight or
   c.model.disc_layers = 3            # loss.feature_matching_weight > 0): first width, strided convs
 
@@ -173,6 +178,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # The room painted from the stickman alone away from the body, so that the code cannot
     # move it there (the room moved 0.013 -> 0.005, row 9).
     c.model.room_branch = True
+    # And copied, where it can be seen, from another frame of the same camera with its person
+    # cut out: the room's own floor and light instead of an average room (row 10).
+    c.model.room_scene = True
   if preset == 'demo':
     c.data.builder_config = 'demo'   # 64 px, 9 600 train / 3 840 test frames
     c.model.image_size = 64
@@ -211,11 +219,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.builder_config = 'small'  # 64 px, 40 train / 16 test frames
     c.data.batch_size = 4
     c.data.inplane_normalize = True  # exercises the part-crop path: 30 channels at 32 px
-    c.model.part_warp = True         # and the part warp, blend and room branch, on
-                                     # person-only crops
+    c.model.part_warp = True         # and the part warp, blend and room branch (with its
+                                     # scene), on person-only crops
     c.model.part_blend = True
     c.data.mask_room = True
     c.model.room_branch = True
+    c.model.room_scene = True
     c.model.image_size = 64
     c.model.bottleneck_factor = 3    # 4 scales (64 ... 8); latents 8x8 and 16x16 (XLA:CPU compile
                                      # time grows with the scales)

@@ -159,7 +159,7 @@ def _tiny_step_inputs(c, seed: int):
   step that compiles fast."""
   c.model.image_size, c.model.bottleneck_factor = 16, 3
   c.data.inplane_normalize = False
-  c.model.part_warp = c.model.part_blend = c.model.room_branch = False
+  c.model.part_warp = c.model.part_blend = c.model.room_branch = c.model.room_scene = False
   c.loss.n_init_batches = 0
   setup, state = appearance_step.build(c, 40, chance=0.5)
   rng = np.random.default_rng(seed)

@@ -7,6 +7,7 @@ import pytest
 from flax import nnx
 
 from bds_jax import imaging
+from bds_jax.data import images
 from bds_jax.imaging import inplane
 from bds_jax.models import appearance as ap
 from bds_jax.models import part_warp
@@ -155,3 +156,66 @@ def test_room_branch_paints_the_room_and_the_appearance_cannot_move_it():
     ap.AppearanceModel(nnx.Rngs(0), room_branch=True, **{**kw, 'part_blend': False})
   with pytest.raises(ValueError, match='painted RGB candidates'):
     part_warp.blend(jnp.zeros((1, 4, 4, 3)), jnp.zeros((1, 4, 4, 12)), jnp.zeros((1, 4, 4, 40)))
+
+
+def test_room_scene_copies_the_visible_room_and_paints_the_hole():
+  """With model.room_scene the stickman input ends with a scene (RGB × visible, visible); the
+  room away from the body is the scene wherever it is visible and trusted, the room branch's
+  painting elsewhere; the appearance input still cannot move it."""
+  kw = dict(image_size=16, bottleneck_factor=2, nf_start=4, nf_max=8, box_factor=1,
+            appearance_channels=30, part_warp=True, part_blend=True, room_branch=True)
+  model = ap.AppearanceModel(nnx.Rngs(0), room_scene=True, **kw)
+  assert model.condition_channels == 3 + 30 + part_warp.SCENE_CHANNELS
+  assert part_warp.SCENE_CHANNELS == images.SCENE_CHANNELS
+  rng = np.random.default_rng(1)
+  coords = np.zeros((1, 16, 16, 30), np.float32)
+  coords[0, :4, :4, 0:3] = (0.5, 0.5, 1.0)  # part 0 in the top-left block; far: outside 5x5
+  far = np.ones((16, 16), bool)
+  far[:5, :5] = False
+  visible = np.ones((1, 16, 16, 1), np.float32)
+  visible[0, 8:12, 8:12] = 0.0  # the hole, where the scene's own person stood
+  rgb = rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+  scene = np.concatenate([rgb * visible, visible], -1)
+  stickman = jnp.asarray(np.concatenate(
+      [rng.uniform(-1, 1, (1, 16, 16, 3)), coords, scene], -1), jnp.float32)
+  a, b = (jnp.asarray(rng.uniform(-1, 1, (1, 8, 8, 30)), jnp.float32) for _ in range(2))
+  hole, seen = far & (visible[0, ..., 0] == 0), far & (visible[0, ..., 0] == 1)
+  for trust_logit in (100.0, -100.0):
+    model.room_down.out.beta[...] = model.room_down.out.beta[...].at[-1].set(trust_logit)
+    painted = np.asarray(jax.image.resize(  # what the branch paints, at a quarter of the size
+        model.room_down(model.room_up(jnp.concatenate([stickman[..., :3], stickman[..., 33:]],
+                                                      -1).reshape(1, 4, 4, 4, 4, 7).mean(
+            axis=(2, 4)), ap.vb.KeyStream(None, 0)), [], ap.vb.KeyStream(None, 0)),
+        (1, 16, 16, 4), 'linear'))[0, ..., :3]
+    out_a, out_b = (np.asarray(model(x, stickman)[0])[0] for x in (a, b))
+    np.testing.assert_allclose(out_a[far], out_b[far], atol=1e-6)
+    np.testing.assert_allclose(out_a[hole], painted[hole], atol=1e-5)
+    np.testing.assert_allclose(out_a[seen], (rgb[0] if trust_logit > 0 else painted)[seen],
+                               atol=1e-5)
+  with pytest.raises(ValueError, match='needs model.room_branch=True'):
+    ap.AppearanceModel(nnx.Rngs(0), room_scene=True, **{**kw, 'room_branch': False})
+
+
+def test_scene_cuts_the_person_out_and_rides_on_the_stickman_input():
+  """ImageSet.scene: the frame's RGB with a silhouette wider than body_mask cut out, and its
+  visibility; with room_scene every item's stickman input ends with its appearance frame's."""
+  k = frontal_keypoints()
+  image = linear_image()
+  fields = dict(source=[{'image': image}] * 2, image_size=128, keypoints=np.stack([k, k]),
+                subjects=np.zeros(2, np.int32), subject_names=('S1',),
+                sequences=np.array(['a', 'a']), frames=np.arange(2), extras={},
+                inplane=True, part_warp=True)
+  ims = images.ImageSet(**fields, room_scene=True)
+  scene = ims.scene(0)
+  assert scene.shape == (128, 128, images.SCENE_CHANNELS) and scene.dtype == np.float32
+  visible = scene[..., 3]
+  body = imaging.body_mask(k, 128)
+  assert set(np.unique(visible)) == {0.0, 1.0}
+  assert np.all(visible[body > 0] == 0) and (1 - visible).sum() > 1.2 * body.sum()
+  np.testing.assert_allclose(scene[..., :3], images.to_unit_range(image) * visible[..., None])
+  item = ims.item(0, 1)
+  assert item['stickman'].shape == (128, 128, 3 + 30 + images.SCENE_CHANNELS)
+  np.testing.assert_array_equal(item['stickman'][..., -4:], ims.scene(1))
+  with pytest.raises(ValueError, match='needs a scene'):
+    ims.pose_input(k)
+  assert images.ImageSet(**fields).item(0, 1)['stickman'].shape == (128, 128, 33)

@@ -55,6 +55,10 @@ from bds_jax.data import sources
 
 SAMPLING = ('pid', 'epoch')
 APPEARANCE_SOURCES = ('self', 'other')
+# model.room_scene: the scene's RGB and its visibility. Its hole is a silhouette this many times
+# the torso wide: on synthetic_people's demo test frames 0.06% of the person's pixels lie
+# outside it (0.8% at 0.45, 4% at body_mask's 0.3: hands and hair left in the room).
+SCENE_CHANNELS, SCENE_HOLE_WIDTH = 4, 0.6
 
 
 def check_dataset(name: str) -> datasets.DatasetSpec:
@@ -90,6 +94,8 @@ class ImageSet:
     part_warp: the stickman input also carries the part crops' coordinates (model.part_warp).
     mask_room: the appearance input shows the person only: pixels outside imaging.body_mask
       of its keypoints are black, as a missing part's crop is (data.mask_room).
+    room_scene: the stickman input also carries a scene, the room of another frame of the
+      target's person with that frame's person cut out (model.room_scene; `scene`).
   """
   source: object
   image_size: int
@@ -109,6 +115,7 @@ class ImageSet:
   persons: np.ndarray | None = None
   part_warp: bool = False
   mask_room: bool = False
+  room_scene: bool = False
 
   def __post_init__(self):
     if self.part_warp and not self.inplane:
@@ -164,19 +171,35 @@ class ImageSet:
                                                    layout=self.layout,
                                                    geometry=self.crop_geometry))
 
-  def pose_input(self, keypoints, drawn=None) -> np.ndarray:
+  def pose_input(self, keypoints, drawn=None, scene=None) -> np.ndarray:
     """The model's posture input for pixel keypoints (J, 2): the stickman in [-1, 1], then
-    (part_warp) the part crops' coordinates in this pose. `drawn`: the keypoints' uint8
-    stickman, where the caller has drawn it already."""
+    (part_warp) the part crops' coordinates in this pose, then (room_scene) `scene`, a
+    frame's `scene()`. `drawn`: the keypoints' uint8 stickman, where the caller has drawn it
+    already."""
     s = self.image_size
     if drawn is None:
       drawn = imaging.draw_stickman(keypoints, s, layout=self.layout)
-    drawn = to_unit_range(drawn)
-    if not self.part_warp:
-      return drawn
-    coords = imaging.part_coordinates(keypoints, s, s // 2**self.box_factor,
-                                      layout=self.layout, geometry=self.crop_geometry)
-    return np.concatenate([drawn, coords], axis=-1)
+    parts = [to_unit_range(drawn)]
+    if self.part_warp:
+      parts.append(imaging.part_coordinates(keypoints, s, s // 2**self.box_factor,
+                                            layout=self.layout, geometry=self.crop_geometry))
+    if self.room_scene:
+      if scene is None:
+        raise ValueError('model.room_scene: the posture input needs a scene (ImageSet.scene of '
+                         'a frame seen by the same camera).')
+      parts.append(scene)
+    return np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+  def scene(self, index: int, image=None) -> np.ndarray:
+    """(S, S, SCENE_CHANNELS) float32: frame `index`'s room with its person cut out, the RGB
+    in [-1, 1] times `visible`, then `visible` (0 where the person may be: a silhouette from its
+    keypoints SCENE_HOLE_WIDTH times the torso wide, so wider than body_mask's). `image`: the
+    frame's uint8 image, where the caller has it."""
+    image = self.image(index) if image is None else image
+    hole = imaging.body_mask(self.keypoints[index], self.image_size,
+                             width_factor=SCENE_HOLE_WIDTH, layout=self.layout)
+    visible = (1.0 - hole)[..., None].astype(np.float32)
+    return np.concatenate([to_unit_range(image) * visible, visible], axis=-1)
 
   def item(self, index: int, partner: int) -> dict:
     """The pair (target `index`, appearance frame `partner`) as model inputs."""
@@ -188,9 +211,12 @@ class ImageSet:
     # The target's own input only where it is the encoder's (appearance_source='self'):
     # its crops are most of an item's cost.
     own = paired if same or self.appearance_source != 'self' else self._appearance(image, index)
+    # The scene comes from the appearance frame: the same person, so (one sequence, one
+    # camera) the same room, with that frame's person cut out instead of the target's.
+    scene = self.scene(partner, other) if self.room_scene else None
     return {
         'image': to_unit_range(image),
-        'stickman': self.pose_input(self.keypoints[index]),
+        'stickman': self.pose_input(self.keypoints[index], scene=scene),
         'keypoints': (self.keypoints[index] / s).astype(np.float32),
         'appearance': own,
         'appearance_keypoints': (self.keypoints[index if self.appearance_source == 'self'
@@ -206,9 +232,11 @@ class ImageSet:
     }
 
 
-def load_split(data_config, split: str, part_warp: bool = False) -> ImageSet:
+def load_split(data_config, split: str, part_warp: bool = False,
+               room_scene: bool = False) -> ImageSet:
   """A split of `data_config.name`, building the dataset first if allowed and needed;
-  `part_warp`: the run's model.part_warp (its stickman input carries crop coordinates)."""
+  `part_warp`, `room_scene`: the run's model.part_warp and model.room_scene (its stickman
+  input carries crop coordinates, and a scene)."""
   d = data_config
   check_dataset(d.name)
   builder = sources.get_builder(d.name, d.data_dir or None, d.builder_config or None)
@@ -242,7 +270,7 @@ def load_split(data_config, split: str, part_warp: bool = False) -> ImageSet:
       appearance_source=d.appearance_source, crop_geometry=d.get('crop_geometry', 'ours'),
       name=d.name, split=split,
       layout=datasets.get(d.name).keypoints, persons=persons, part_warp=bool(part_warp),
-      mask_room=bool(d.get('mask_room', False)))
+      mask_room=bool(d.get('mask_room', False)), room_scene=bool(room_scene))
 
 
 def _train_item(images: ImageSet, sampling: str, element, rng):

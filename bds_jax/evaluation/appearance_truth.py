@@ -10,7 +10,8 @@ would have rendered it.
 Protocol, on the run's eval split: `num_pairs` seeded pairs (a, b) of frames of different
 people. The model (no key: latents = posterior means, no dropout) renders
 - the transfer: appearance input of frame a, stickman of frame b, scored against the truth
-  render_person(subject of a, pose of b, camera of b, outfit of a);
+  render_person(subject of a, pose of b, camera of b, outfit of a); with model.room_scene the
+  scene is another frame of b's person (its camera and room, that frame's person cut out);
 - the reconstruction: frame b's own appearance input and stickman, scored against frame b.
 Naive references, scored against the same truth:
 - `appearance_image`: frame a itself (right person, wrong pose);
@@ -79,6 +80,10 @@ def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
   items_a = [images.item(int(i), int(i)) for i in a]  # only their own fields are used
   items_b = [images.item(int(j), int(j)) for j in b]
   stack = lambda items, k: np.stack([it[k] for it in items])
+  stickman_b = stack(items_b, 'stickman')
+  if images.room_scene:  # the scene of another frame of b's person (its camera), as in training
+    partners = [images.random_partner(int(j), np.random.default_rng(int(j))) for j in b]
+    stickman_b[..., -images_lib.SCENE_CHANNELS:] = np.stack([images.scene(p) for p in partners])
   render = synthetic_truth.true_rendering
   truths = [render(images, int(i), int(j), supersample, True) for i, j in zip(a, b)]
   own = [render(images, int(j), int(j), supersample, True)[1] for j in b]
@@ -89,7 +94,7 @@ def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
   return {
       'appearance_a': stack(items_a, 'paired_appearance'),
       'appearance_b': stack(items_b, 'paired_appearance'),
-      'stickman_b': stack(items_b, 'stickman'),
+      'stickman_b': stickman_b,
       'image_a': stack(items_a, 'image'),
       'image_b': stack(items_b, 'image'),
       'truth': np.stack([images_lib.to_unit_range(t) for t, _ in truths]),
@@ -166,8 +171,9 @@ def _scorer(model_def, with_lpips: bool):
             'appearance_image': ('image_a', 'truth'), 'stickman': ('stickman_b', 'truth'),
             'target_frame': ('image_b', 'truth')}
     if model.part_warp:
-      images['warped'] = pasted_parts(appearance_a, stickman_b[..., model.pose_channels:],
-                                      image_b)
+      coordinates = stickman_b[..., model.pose_channels:
+                               model.pose_channels + model.coordinate_channels]
+      images['warped'] = pasted_parts(appearance_a, coordinates, image_b)
       rows['warped_parts'] = ('warped', 'truth')
     images['blurred'] = gaussian_blur(truth, BLUR_SIGMA)
     rows['truth_blurred'] = ('blurred', 'truth')

@@ -45,7 +45,11 @@ hair, the room). With `room_branch` too, a small U-Net paints the room from the 
 alone (at a quarter of the resolution, upsampled): it is the image away from the body
 (farther than 3 px at 64 px from every part's region in the target pose) and one more
 candidate of the mix nearer, so that nothing of the appearance can move the room (the
-decoder's painting reads the code, and shifted the room's tint with it).
+decoder's painting reads the code, and shifted the room's tint with it). With `room_scene`
+as well, the `stickman` input ends with a scene (another frame of the target's camera with
+its person cut out; models/part_warp.py SCENE_CHANNELS): the room branch reads it, and the room
+is the scene itself wherever it is visible and the branch trusts it (a per-pixel gate), the
+branch's painting elsewhere (new; docs/appearance.md).
 """
 
 import math
@@ -190,8 +194,12 @@ class AppearanceModel(nnx.Module):
                nf_start: int = 32, nf_max: int = 128, n_latent_scales: int = 2,
                dropout_rate: float = 0.05, sigmoid_logstd: bool = True,
                logstd_range: tuple[float, float] = (0.0, 1.0), compute_dtype: str = 'float32',
-               part_warp: bool = False, part_blend: bool = False, room_branch: bool = False):
+               part_warp: bool = False, part_blend: bool = False, room_branch: bool = False,
+               room_scene: bool = False):
     dtype = precision.resolve(compute_dtype)
+    if room_scene and not room_branch:
+      raise ValueError('model.room_scene gives the room branch a scene to copy the room from: '
+                       'it needs model.room_branch=True.')
     if room_branch and not part_blend:
       raise ValueError('model.room_branch adds a room painted from the stickman alone to the '
                        'part blend\'s candidates: it needs model.part_blend=True.')
@@ -231,18 +239,22 @@ class AppearanceModel(nnx.Module):
       room_scales = max(1, n_scales - 2)
       self.room_pool = 2**(n_scales - room_scales)
       room_ch = scale_channels(room_scales, max(nf_start // 2, 4), nf_start)
-      self.room_up = UpPath(pose_channels, room_ch, rngs, dropout_rate, dtype)
-      self.room_down = Decoder(room_ch, (), rngs, dropout_rate, 3, dtype=dtype)
+      scene_ch = part_warp_lib.SCENE_CHANNELS if room_scene else 0
+      self.room_up = UpPath(pose_channels + scene_ch, room_ch, rngs, dropout_rate, dtype)
+      # RGB, and with a scene the logit of trusting it
+      self.room_down = Decoder(room_ch, (), rngs, dropout_rate, 3 + int(room_scene), dtype=dtype)
     self.image_size = image_size
     self.appearance_size = app_size
     self.appearance_channels = appearance_channels
     self.pose_channels = pose_channels
     self.part_warp, self.part_blend = bool(part_warp), bool(part_blend)
-    self.room_branch = bool(room_branch)
+    self.room_branch, self.room_scene = bool(room_branch), bool(room_scene)
     self.room_margin = max(1, round(3 * image_size / 64))  # px; 3 at 64 px (docs/appearance.md)
-    # the `stickman` input: the stickman, then (part_warp) each part's crop coordinates
-    self.condition_channels = pose_channels + (
-        part_warp_lib.CHANNELS_PER_PART * num_parts if part_warp else 0)
+    # the `stickman` input: the stickman, then (part_warp) each part's crop coordinates, then
+    # (room_scene) the scene
+    self.coordinate_channels = part_warp_lib.CHANNELS_PER_PART * num_parts if part_warp else 0
+    self.condition_channels = (pose_channels + self.coordinate_channels
+                               + (part_warp_lib.SCENE_CHANNELS if room_scene else 0))
     self.n_scales = n_scales
     self.latent_shapes = tuple((bottleneck * 2**i, bottleneck * 2**i, c)
                                for i, c in enumerate(latent_ch))
@@ -292,7 +304,8 @@ class AppearanceModel(nnx.Module):
       raise ValueError('model.part_warp: decode needs the appearance input (its part crops '
                        'are sampled into the pose).')
     _check_image(appearance, self.appearance_size, self.appearance_channels, 'appearance')
-    warped = part_warp_lib.warp_parts(appearance, stickman[..., self.pose_channels:])
+    coordinates = stickman[..., self.pose_channels:self.pose_channels + self.coordinate_channels]
+    warped = part_warp_lib.warp_parts(appearance, coordinates)
     stream = jnp.concatenate([stickman[..., :self.pose_channels], warped], axis=-1)
     out = self.decoder(self.pose_up(stream, keys), latents, keys)
     if not self.part_blend:
@@ -300,21 +313,27 @@ class AppearanceModel(nnx.Module):
     painted = out[..., :3]
     if not self.room_branch:
       return part_warp_lib.blend(painted, out[..., 3:], warped)
-    room = self.paint_room(stickman[..., :self.pose_channels], keys)
+    scene = stickman[..., -part_warp_lib.SCENE_CHANNELS:] if self.room_scene else None
+    room = self.paint_room(stickman[..., :self.pose_channels], keys, scene)
     mixed = part_warp_lib.blend(jnp.concatenate([painted, room], axis=-1), out[..., 3:], warped)
     # Away from the body (farther than room_margin from every part's region in the target
     # pose) the image is the room branch's alone; nearer, the mix decides, so the person's
     # edges and loose clothes stay the decoder's.
-    near = part_warp_lib.near_parts(stickman[..., self.pose_channels:], self.room_margin)
+    near = part_warp_lib.near_parts(coordinates, self.room_margin)
     return jnp.where(near, mixed, room)
 
-  def paint_room(self, pose, keys: vb.KeyStream):
+  def paint_room(self, pose, keys: vb.KeyStream, scene=None):
     """model.room_branch: the room (B, S, S, 3, float32) painted from the stickman drawing
-    `pose` (B, S, S, pose_channels) alone, at S / room_pool and upsampled bilinearly."""
+    `pose` (B, S, S, pose_channels) alone, at S / room_pool and upsampled bilinearly; with
+    model.room_scene, from `scene` too, which it is wherever visible and trusted."""
     b, s, f = pose.shape[0], self.image_size, self.room_pool
-    small = pose.reshape(b, s // f, f, s // f, f, -1).mean(axis=(2, 4))
+    x = pose if scene is None else jnp.concatenate([pose, scene.astype(pose.dtype)], axis=-1)
+    small = x.reshape(b, s // f, f, s // f, f, -1).mean(axis=(2, 4))
     room = self.room_down(self.room_up(small, keys), [], keys)
-    return jax.image.resize(room, (b, s, s, room.shape[-1]), 'linear')
+    room = jax.image.resize(room, (b, s, s, room.shape[-1]), 'linear')
+    if scene is None:
+      return room
+    return part_warp_lib.scene_room(scene, room[..., :3], room[..., 3:])
 
   def prior_latents(self, key, batch: int):
     """N(0, I) latents for appearance sampling (upstream `test_forward`)."""

@@ -103,7 +103,8 @@ def create_appearance(config, key):
       sigmoid_logstd=m.sigmoid_logstd, logstd_range=tuple(m.logstd_range),
       compute_dtype=m.compute_dtype, part_warp=bool(m.get('part_warp', False)),
       part_blend=bool(m.get('part_blend', False)),
-      room_branch=bool(m.get('room_branch', False)))
+      room_branch=bool(m.get('room_branch', False)),
+      room_scene=bool(m.get('room_scene', False)))
   reg = appearance_lib.KeypointRegressor(model.latent_shapes, m.num_keypoints, rngs,
                                          conv_channels=m.regressor_channels,
                                          hidden=m.regressor_hidden)

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 
 CHANNELS_PER_PART = 3  # (u, v, inside); bds_jax/imaging/part_map.py
+# model.room_scene's input: RGB times visible, then visible (bds_jax/data/images.py, scene())
+SCENE_CHANNELS = 4
 
 
 def out_channels(num_parts: int) -> int:
@@ -79,3 +81,11 @@ def blend(painted, logits, warped):
   weights = jax.nn.softmax(jnp.concatenate([part_logits, logits[..., num_parts:]], -1), -1)
   return (jnp.sum(weights[..., :num_parts, None] * rgb, axis=-2)
           + jnp.sum(weights[..., num_parts:, None] * painted, axis=-2))
+
+
+def scene_room(scene, painted, trust_logit):
+  """model.room_scene: the room is the scene (B, S, S, SCENE_CHANNELS) where it is visible and
+  the model trusts it, its painting (B, S, S, 3) elsewhere: in the scene's hole, and where the
+  scene's frame differs from the target's (its person's shadow). trust_logit (B, S, S, 1)."""
+  trust = jax.nn.sigmoid(trust_logit.astype(jnp.float32)) * scene[..., 3:]
+  return trust * scene[..., :3] + (1.0 - trust) * painted.astype(jnp.float32)

@@ -113,9 +113,13 @@ def reenact_rgb(sampler: sampling.Sampler, appearance, image_set: images_lib.Ima
     item = image_set.item(f, f)
     crops = jax.device_put(item['appearance'][None])
     latents = _encode(appearance.model_def, appearance.params, crops)
+    # model.room_scene: the target frame's room, its person cut out (with --camera=orbit the
+    # room stays the frame camera's)
+    scene = image_set.scene(f) if image_set.room_scene else None
     video = sharding.batched(  # fixed batches: one compilation
         lambda chunk: _render(appearance.model_def, appearance.params, latents, crops, chunk),
-        (np.stack([image_set.pose_input(k, s) for k, s in zip(keypoints, stickmen)]),), batch)
+        (np.stack([image_set.pose_input(k, s, scene) for k, s in zip(keypoints, stickmen)]),),
+        batch)
     subject = image_set.subject_names[int(image_set.subjects[f])]
     # synthetic_people has many people per subject split: name the person, not only S11
     who = (subject if image_set.persons is image_set.subjects
