@@ -201,8 +201,9 @@ class ImageSet:
     visible = (1.0 - hole)[..., None].astype(np.float32)
     return np.concatenate([to_unit_range(image) * visible, visible], axis=-1)
 
-  def item(self, index: int, partner: int) -> dict:
-    """The pair (target `index`, appearance frame `partner`) as model inputs."""
+  def item(self, index: int, partner: int, scene_from: int | None = None) -> dict:
+    """The pair (target `index`, appearance frame `partner`) as model inputs; with
+    room_scene the scene is frame `scene_from`'s (None: the partner's)."""
     same = int(partner) == int(index)  # evaluation's own-frame items: decode and cut once
     image = self.image(index)
     other = image if same else self.image(partner)
@@ -213,7 +214,10 @@ class ImageSet:
     own = paired if same or self.appearance_source != 'self' else self._appearance(image, index)
     # The scene comes from the appearance frame: the same person, so (one sequence, one
     # camera) the same room, with that frame's person cut out instead of the target's.
-    scene = self.scene(partner, other) if self.room_scene else None
+    scene = None
+    if self.room_scene:
+      scene = (self.scene(partner, other) if scene_from is None or int(scene_from) == int(partner)
+               else self.scene(scene_from))
     return {
         'image': to_unit_range(image),
         'stickman': self.pose_input(self.keypoints[index], scene=scene),
@@ -230,6 +234,12 @@ class ImageSet:
         'index': np.int32(index),
         'paired_index': np.int32(partner),
     }
+
+
+def model_inputs(model_config) -> dict:
+  """The fields of a run's model config that shape its data (load_split's keywords)."""
+  return {'part_warp': bool(model_config.get('part_warp', False)),
+          'room_scene': bool(model_config.get('room_scene', False))}
 
 
 def load_split(data_config, split: str, part_warp: bool = False,

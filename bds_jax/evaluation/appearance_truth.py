@@ -78,12 +78,10 @@ def transfer_pairs(images: images_lib.ImageSet, n: int, seed: int):
 
 def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
   items_a = [images.item(int(i), int(i)) for i in a]  # only their own fields are used
-  items_b = [images.item(int(j), int(j)) for j in b]
+  # With room_scene the scene of another frame of b's person (its camera), as in training.
+  items_b = [images.item(int(j), int(j), images.random_partner(int(j), np.random.default_rng(
+      int(j))) if images.room_scene else None) for j in b]
   stack = lambda items, k: np.stack([it[k] for it in items])
-  stickman_b = stack(items_b, 'stickman')
-  if images.room_scene:  # the scene of another frame of b's person (its camera), as in training
-    partners = [images.random_partner(int(j), np.random.default_rng(int(j))) for j in b]
-    stickman_b[..., -images_lib.SCENE_CHANNELS:] = np.stack([images.scene(p) for p in partners])
   render = synthetic_truth.true_rendering
   truths = [render(images, int(i), int(j), supersample, True) for i, j in zip(a, b)]
   own = [render(images, int(j), int(j), supersample, True)[1] for j in b]
@@ -94,7 +92,7 @@ def _inputs(images: images_lib.ImageSet, a, b, supersample: int) -> dict:
   return {
       'appearance_a': stack(items_a, 'paired_appearance'),
       'appearance_b': stack(items_b, 'paired_appearance'),
-      'stickman_b': stickman_b,
+      'stickman_b': stack(items_b, 'stickman'),
       'image_a': stack(items_a, 'image'),
       'image_b': stack(items_b, 'image'),
       'truth': np.stack([images_lib.to_unit_range(t) for t, _ in truths]),

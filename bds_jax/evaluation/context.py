@@ -217,10 +217,8 @@ def load_appearance(workdir: str, eval_config, name: str = '') -> Context:
   loaded = run.load_appearance()
   d = run.config.data
   ctx = Context(name or run.config.preset or 'appearance', run.config, None,
-                images.load_split(d, d.train_split, run.config.model.part_warp,
-                                  run.config.model.get('room_scene', False)),
-                images.load_split(d, d.eval_split, run.config.model.part_warp,
-                                  run.config.model.get('room_scene', False)),
+                images.load_split(d, d.train_split, **images.model_inputs(run.config.model)),
+                images.load_split(d, d.eval_split, **images.model_inputs(run.config.model)),
                 eval_config.appearance.batch_size, sharding.batch_sharding(sharding.make_mesh()),
                 workdir=run.path, appearance=loaded)
   ctx.step = int(loaded.step)

@@ -51,10 +51,8 @@ def train_and_evaluate(config, workdir: str,
 
   # ---------------------------------------------------------------------------- data
   d = config.data
-  warp = bool(config.model.get('part_warp', False))
-  scene = bool(config.model.get('room_scene', False))
-  train_set = images.load_split(d, d.train_split, warp, scene)
-  eval_set = images.load_split(d, d.eval_split, warp, scene)
+  train_set = images.load_split(d, d.train_split, **images.model_inputs(config.model))
+  eval_set = images.load_split(d, d.eval_split, **images.model_inputs(config.model))
   if train_set.image_size != config.model.image_size:
     raise ValueError(f'model.image_size={config.model.image_size} but {d.name} '
                      f'({d.builder_config or "default"}) has {train_set.image_size} px images.')

@@ -48,13 +48,12 @@ def run(s: session.Session, o: Options) -> dict:
   if o.image_builder_config:
     data = data.copy_and_resolve_references()
     data.builder_config = o.image_builder_config
-  warp = app_run.config.model.part_warp
-  scene = bool(app_run.config.model.get('room_scene', False))
-  image_set = images_lib.load_split(data, data.eval_split, warp, scene)
+  model_inputs = images_lib.model_inputs(app_run.config.model)
+  image_set = images_lib.load_split(data, data.eval_split, **model_inputs)
   rgb.check_images(image_set, appearance.run.config.model.image_size, app_run.path)
   split, frames = inputs.parse_selection(o.target, '--target')
   if split != data.eval_split:
-    image_set = images_lib.load_split(data, split, warp, scene)
+    image_set = images_lib.load_split(data, split, **model_inputs)
   frames = frames if frames is not None else rgb.auto_frames(image_set, min(o.num, 2), o.seed)
   source = s.clips(o.source, 1, '--source')
   figure = rgb.reenact_rgb(s.sampler, appearance, image_set, source, frames, o.camera)
